@@ -1,0 +1,85 @@
+# Tally build. `make` builds bin/tallyd; `make test` runs every test suite;
+# `make SANITIZE=address,undefined ...` builds and tests under sanitizers.
+# See README.md for the two commands a user needs.
+
+CC ?= cc
+PKGS := libbson-1.0 libuv lmdb yaml-0.1 libzstd openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wimplicit-fallthrough -Wvla -Wno-missing-field-initializers
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -pthread $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -pthread -lm $(LDLIBS)
+
+ifdef SANITIZE
+BUILD ?= build/san
+CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+else
+BUILD ?= build/rel
+endif
+
+LIB_SRCS := $(sort $(wildcard src/core/*.c src/net/*.c src/wire/*.c src/cmd/*.c src/query/*.c src/storage/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all test unit integration compat fuzz bench format check-deps clean deps up
+all: bin/tallyd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtally.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tallyd: $(BUILD)/src/main.o $(BUILD)/libtally.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+bin/tallyd: $(BUILD)/tallyd
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(BUILD)/libtally.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libtally.a $(LDLIBS_ALL)
+
+# Unit tests: every tests/unit/test_*.c is its own binary; each prints
+# "N passed, N failed". `make unit T=test_match` runs one.
+unit: $(if $(T),$(BUILD)/unit/$(T),$(UNIT_BINS))
+	@sh tests/unit/run.sh $^
+
+integration: bin/tallyd
+	/usr/bin/python3 -m pytest -q tests/integration
+
+compat: bin/tallyd
+	sh tests/compat/run.sh
+
+fuzz:
+	$(MAKE) -C tests/fuzz run
+
+bench:
+	$(MAKE) -C bench
+
+test:
+	sh scripts/test.sh
+
+deps:
+	sh scripts/install-deps.sh
+
+up:
+	sh scripts/up.sh
+
+format:
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+
+check-deps:
+	sh scripts/check-deps.sh
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d

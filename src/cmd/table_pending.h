@@ -1,0 +1,37 @@
+/* table_pending.h - TEMPORARY while command families are written in parallel:
+ * handlers not linked yet resolve to NULL and answer CommandNotFound. */
+#pragma weak cmd_hello
+#pragma weak cmd_build_info
+#pragma weak cmd_connection_status
+#pragma weak cmd_end_sessions
+#pragma weak cmd_get_cmd_line_opts
+#pragma weak cmd_get_log
+#pragma weak cmd_get_parameter
+#pragma weak cmd_host_info
+#pragma weak cmd_list_commands
+#pragma weak cmd_ping
+#pragma weak cmd_server_status
+#pragma weak cmd_shutdown
+#pragma weak cmd_whatsmyuri
+#pragma weak cmd_not_implemented
+#pragma weak cmd_find
+#pragma weak cmd_get_more
+#pragma weak cmd_kill_cursors
+#pragma weak cmd_count
+#pragma weak cmd_distinct
+#pragma weak cmd_aggregate
+#pragma weak cmd_list_collections
+#pragma weak cmd_list_indexes
+#pragma weak cmd_list_databases
+#pragma weak cmd_coll_stats
+#pragma weak cmd_db_stats
+#pragma weak cmd_insert
+#pragma weak cmd_update
+#pragma weak cmd_delete
+#pragma weak cmd_find_and_modify
+#pragma weak cmd_create
+#pragma weak cmd_drop
+#pragma weak cmd_drop_database
+#pragma weak cmd_rename_collection
+#pragma weak cmd_create_indexes
+#pragma weak cmd_drop_indexes

@@ -1,0 +1,44 @@
+/* server.h - the process-wide server state every command can reach.
+ *
+ * Owned by main.c; created before the loop starts and destroyed after it
+ * stops. Fields are set up once; the counters are atomics because read
+ * commands run on thread-pool threads. */
+#ifndef TALLY_SERVER_H
+#define TALLY_SERVER_H
+
+#include "core/config.h"
+#include "storage/store.h"
+#include "storage/writer.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct cursor_registry;
+
+struct server_counters {
+    atomic_int_fast64_t n_insert;
+    atomic_int_fast64_t n_query;
+    atomic_int_fast64_t n_update;
+    atomic_int_fast64_t n_delete;
+    atomic_int_fast64_t n_getmore;
+    atomic_int_fast64_t n_command;
+    atomic_int_fast64_t n_connections_current;
+    atomic_int_fast64_t n_connections_total;
+    atomic_int_fast64_t n_bytes_in;
+    atomic_int_fast64_t n_bytes_out;
+};
+
+struct server {
+    struct config cfg;                /* parsed options (flags over YAML) */
+    uv_loop_t *loop;
+    struct store *store;
+    struct writer *writer;
+    struct cursor_registry *cursors;
+    int64_t start_time_ms;
+    bool is_shutting_down;
+    struct server_counters counters;
+    char host_port[300]; /* "host:port" this server answers as (hello.me) */
+};
+
+#endif
