@@ -3,7 +3,7 @@
 # See README.md for the two commands a user needs.
 
 CC ?= cc
-PKGS := libbson-1.0 libuv lmdb yaml-0.1 libzstd openssl
+PKGS := libbson-1.0 libuv lmdb yaml-0.1 libzstd openssl libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

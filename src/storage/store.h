@@ -82,6 +82,11 @@ int64_t store_file_bytes(struct store *s);
 int store_txn_begin_read(struct store *s, struct store_txn **out, struct err *e);
 /* Ends a read transaction (or aborts a write one that was not committed). */
 void store_txn_end(struct store_txn *t);
+/* The write transaction: only the writer thread (and unit tests) begin one;
+ * at most one exists at a time. store_txn_commit makes it durable (fsync)
+ * and frees it whatever the outcome. */
+int store_txn_begin_write(struct store *s, struct store_txn **out, struct err *e);
+int store_txn_commit(struct store_txn *t, struct err *e);
 
 /* --- catalog (any transaction) --- */
 
