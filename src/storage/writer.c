@@ -1,0 +1,190 @@
+/* writer.c - the writer thread and group commit.
+ *
+ * The loop thread appends jobs to a mutex-protected queue and signals a
+ * condition variable. The writer thread takes the whole queue as one batch,
+ * runs every job in order inside one write transaction, commits (fsync), and
+ * moves the batch with its outcome to a "done" list, waking the loop through
+ * a uv_async_t; the loop then runs the done callbacks in submission order.
+ * Jobs queued while a commit is in flight form the next batch, so one fsync
+ * covers many writes. A job failing with a storage error aborts the whole
+ * batch, and every job of it (including those already run) gets the error. */
+#include "storage/writer.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct batch {
+    struct write_job *jobs; /* in submission order */
+    int rc;
+    struct err err;
+    struct batch *next;
+};
+
+struct writer {
+    struct store *s;
+    uv_loop_t *loop;
+    uv_async_t async;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct write_job *queue_head; /* guarded by mu */
+    struct write_job *queue_tail;
+    struct batch *done_head; /* guarded by mu */
+    struct batch *done_tail;
+    bool is_stopping; /* guarded by mu */
+    _Atomic uint64_t n_commits;
+};
+
+/* A job's run callback has no struct err to describe a poisoned transaction:
+ * it returns the negative code and the batch error is worded from that. */
+static void writer_run_batch(struct writer *w, struct batch *b)
+{
+    struct store_txn *t;
+    err_init(&b->err);
+    b->rc = store_txn_begin_write(w->s, &t, &b->err);
+    if (b->rc < 0)
+        return;
+    for (struct write_job *j = b->jobs; j; j = j->next) {
+        int rc = j->run(t, j);
+        if (rc < 0) {
+            b->rc = rc;
+            if (rc == -ERR_OUT_OF_DISK_SPACE)
+                err_set(&b->err, -rc, "the data file is full: raise storage map size (storage.mapSizeMB)");
+            else
+                err_set(&b->err, -rc, "write aborted by a storage failure (%s)", err_code_name(-rc));
+            store_txn_end(t);
+            log_error(LOGC_STORAGE, "write batch aborted: %s", b->err.msg);
+            return;
+        }
+    }
+    b->rc = store_txn_commit(t, &b->err);
+    if (b->rc < 0)
+        log_error(LOGC_STORAGE, "write batch commit failed: %s", b->err.msg);
+    else
+        atomic_fetch_add(&w->n_commits, 1);
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->queue_head == NULL && !w->is_stopping)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->queue_head == NULL && w->is_stopping)
+            break;
+        struct batch *b = xcalloc(1, sizeof *b);
+        b->jobs = w->queue_head;
+        w->queue_head = w->queue_tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+
+        writer_run_batch(w, b);
+
+        pthread_mutex_lock(&w->mu);
+        if (w->done_tail)
+            w->done_tail->next = b;
+        else
+            w->done_head = b;
+        w->done_tail = b;
+        pthread_mutex_unlock(&w->mu);
+        uv_async_send(&w->async);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void writer_deliver(struct writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    struct batch *b = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (b) {
+        struct batch *next_b = b->next;
+        struct write_job *j = b->jobs;
+        while (j) {
+            /* The done callback may free the job: read the link first. */
+            struct write_job *next_j = j->next;
+            j->commit_rc = b->rc;
+            j->next = NULL;
+            j->done(j, b->rc, b->rc < 0 ? &b->err : NULL);
+            j = next_j;
+        }
+        err_clear(&b->err);
+        free(b);
+        b = next_b;
+    }
+}
+
+static void writer_on_async(uv_async_t *h)
+{
+    writer_deliver(h->data);
+}
+
+static void writer_on_close(uv_handle_t *h)
+{
+    struct writer *w = h->data;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+int writer_start(struct store *s, uv_loop_t *loop, struct writer **out, struct err *e)
+{
+    struct writer *w = xcalloc(1, sizeof *w);
+    w->s = s;
+    w->loop = loop;
+    atomic_init(&w->n_commits, 0);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    int rc = uv_async_init(loop, &w->async, writer_on_async);
+    if (rc != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return err_set(e, ERR_INTERNAL_ERROR, "cannot create writer wake-up handle: %s", uv_strerror(rc));
+    }
+    w->async.data = w;
+    rc = pthread_create(&w->thread, NULL, writer_main, w);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&w->async, writer_on_close);
+        return err_set(e, ERR_INTERNAL_ERROR, "cannot start writer thread: %s", strerror(rc));
+    }
+    *out = w;
+    return 0;
+}
+
+void writer_submit(struct writer *w, struct write_job *job)
+{
+    job->next = NULL;
+    job->commit_rc = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->queue_tail)
+        w->queue_tail->next = job;
+    else
+        w->queue_head = job;
+    w->queue_tail = job;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t writer_n_commits(const struct writer *w)
+{
+    return atomic_load(&((struct writer *)w)->n_commits);
+}
+
+void writer_stop(struct writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->is_stopping = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    writer_deliver(w);
+    uv_close((uv_handle_t *)&w->async, writer_on_close);
+}
