@@ -36,4 +36,13 @@ bool bsonval_get_path(const bson_t *doc, const char *path, bson_value_t *out);
 typedef bool (*bsonval_visit_cb)(const bson_value_t *v, void *arg);
 int bsonval_walk_path(const bson_t *doc, const char *path, bsonval_visit_cb cb, void *arg);
 
+/* As bsonval_walk_path, with what the matcher needs besides: cb also gets the
+ * index of the element taken from the first array along the path (-1 when no
+ * array was crossed), and with is_reporting_missing cb is called with
+ * v == NULL wherever the path dead-ends in a document or a scalar (so
+ * {"a.b": null} can match {a: [{b: 1}, {c: 1}]}). Returns values visited. */
+typedef bool (*bsonval_visit_ex_cb)(const bson_value_t *v, int array_index, void *arg);
+int bsonval_walk_path_ex(const bson_t *doc, const char *path, bool is_reporting_missing, bsonval_visit_ex_cb cb,
+                         void *arg);
+
 #endif
