@@ -15,6 +15,7 @@
 #include <uv.h>
 
 struct cursor_registry;
+struct net;
 
 struct server_counters {
     atomic_int_fast64_t n_insert;
@@ -27,6 +28,7 @@ struct server_counters {
     atomic_int_fast64_t n_connections_total;
     atomic_int_fast64_t n_bytes_in;
     atomic_int_fast64_t n_bytes_out;
+    atomic_int_fast64_t n_requests; /* messages decoded (serverStatus network.numRequests) */
 };
 
 struct server {
@@ -39,6 +41,8 @@ struct server {
     bool is_shutting_down;
     struct server_counters counters;
     char host_port[300]; /* "host:port" this server answers as (hello.me) */
+    struct net *net;     /* listeners and connections (net/net.h) */
+    int port;            /* the port actually bound (cfg.port, or the ephemeral one for port 0) */
 };
 
 #endif

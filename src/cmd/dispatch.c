@@ -1,0 +1,388 @@
+/* dispatch.c - runs one command request: checks, thread choice, reply.
+ *
+ * Sits between the connection (net/conn.c) and the handlers (cmd/table.c).
+ * Guarantees: every request gets exactly one reply_cb call on the loop thread
+ * (with NULL for moreToCome); the reply is the handler's fields plus ok: 1.0
+ * or an error document ({ok: 0, errmsg, code, codeName}); READ handlers run
+ * on the libuv thread pool inside a fresh read transaction, WRITE handlers on
+ * the writer thread inside the shared write transaction and are answered only
+ * after it committed; a handler returning CMD_PARK is re-run after the next
+ * commit or at its deadline (is_await_expired on that last run). */
+#include "cmd/cmd.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/server.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define SLOW_COMMAND_MS 100
+#define DEFAULT_AWAIT_MS 1000
+
+struct dispatch_req {
+    struct cmd_ctx ctx;
+    struct cmd_request *req;
+    const struct cmd_def *def;
+    struct server *srv;
+    cmd_reply_cb reply_cb;
+    void *arg;
+    int rc;
+    uint64_t start_ns;
+    uv_work_t work;
+    struct write_job job;
+    uv_timer_t timer;
+    bool has_timer;
+    struct dispatch_req *prev_parked, *next_parked;
+};
+
+/* Parked await-data requests; loop thread only (one server per process). */
+static struct dispatch_req *parked_head;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void run(struct dispatch_req *d);
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void release(struct dispatch_req *d)
+{
+    bson_destroy(&d->ctx.reply);
+    err_clear(&d->ctx.err);
+    if (d->has_timer)
+        uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+    else
+        free(d);
+}
+
+static void unpark(struct dispatch_req *d)
+{
+    if (d->prev_parked)
+        d->prev_parked->next_parked = d->next_parked;
+    else
+        parked_head = d->next_parked;
+    if (d->next_parked)
+        d->next_parked->prev_parked = d->prev_parked;
+    d->prev_parked = d->next_parked = NULL;
+    uv_timer_stop(&d->timer);
+}
+
+static void on_await_deadline(uv_timer_t *t)
+{
+    struct dispatch_req *d = t->data;
+
+    unpark(d);
+    d->ctx.is_await_expired = true;
+    run(d);
+}
+
+static void park(struct dispatch_req *d)
+{
+    int64_t deadline = d->ctx.await_deadline_ms ? d->ctx.await_deadline_ms : d->ctx.now_ms + DEFAULT_AWAIT_MS;
+    int64_t wait_ms = deadline - wall_ms();
+
+    if (!d->has_timer) {
+        uv_timer_init(d->srv->loop, &d->timer);
+        d->timer.data = d;
+        d->has_timer = true;
+    }
+    d->next_parked = parked_head;
+    d->prev_parked = NULL;
+    if (parked_head)
+        parked_head->prev_parked = d;
+    parked_head = d;
+    uv_timer_start(&d->timer, on_await_deadline, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
+}
+
+/* Loop thread: the handler finished (or failed before running). */
+static void finish(struct dispatch_req *d)
+{
+    struct cmd_request *req = d->req;
+    uint64_t ms;
+
+    if (d->rc == CMD_PARK && !d->ctx.is_await_expired) {
+        if (d->srv->is_shutting_down) {
+            /* No commit will come: give the handler its final run now. */
+            d->ctx.is_await_expired = true;
+            run(d);
+        } else {
+            park(d);
+        }
+        return;
+    }
+    if (d->rc < 0) {
+        bson_reinit(&d->ctx.reply);
+        err_append_reply(&d->ctx.err, &d->ctx.reply);
+    } else {
+        bson_append_double(&d->ctx.reply, "ok", 2, 1.0);
+    }
+    ms = (uv_hrtime() - d->start_ns) / 1000000;
+    if (ms > SLOW_COMMAND_MS)
+        log_info(LOGC_COMMAND, "Slow query: %s on db %s from conn%lld took %llu ms%s%s", req->name, req->db,
+                 (long long)req->connection_id, (unsigned long long)ms, d->rc < 0 ? ": " : "",
+                 d->rc < 0 ? d->ctx.err.msg : "");
+    d->reply_cb(d->arg, req, req->is_more_to_come ? NULL : &d->ctx.reply);
+    release(d);
+}
+
+static void work_run(uv_work_t *w)
+{
+    struct dispatch_req *d = w->data;
+    struct store_txn *t = NULL;
+
+    if (d->srv->store == NULL) {
+        d->rc = err_set(&d->ctx.err, ERR_SHUTDOWN_IN_PROGRESS, "The storage engine is not open");
+        return;
+    }
+    d->rc = store_txn_begin_read(d->srv->store, &t, &d->ctx.err);
+    if (d->rc < 0)
+        return;
+    d->ctx.txn = t;
+    d->rc = d->def->handler(&d->ctx);
+    d->ctx.txn = NULL;
+    store_txn_end(t);
+}
+
+static void work_done(uv_work_t *w, int status)
+{
+    struct dispatch_req *d = w->data;
+
+    if (status < 0)
+        d->rc = err_set(&d->ctx.err, ERR_INTERRUPTED_AT_SHUTDOWN, "The command was cancelled: %s",
+                        uv_strerror(status));
+    finish(d);
+}
+
+static int job_run(struct store_txn *t, struct write_job *job)
+{
+    struct dispatch_req *d = (struct dispatch_req *)((char *)job - offsetof(struct dispatch_req, job));
+
+    d->ctx.txn = t;
+    d->rc = d->def->handler(&d->ctx);
+    d->ctx.txn = NULL;
+    /* Only a storage failure poisons the shared transaction (writer.h). */
+    if (d->rc == -ERR_OUT_OF_DISK_SPACE || d->rc == -ERR_INTERNAL_ERROR)
+        return d->rc;
+    return 0;
+}
+
+static void job_done(struct write_job *job, int commit_rc, const struct err *commit_err)
+{
+    struct dispatch_req *d = (struct dispatch_req *)((char *)job - offsetof(struct dispatch_req, job));
+    struct server *srv = d->srv;
+
+    if (commit_rc < 0) {
+        err_set(&d->ctx.err, commit_err && commit_err->code ? commit_err->code : -commit_rc, "%s",
+                commit_err ? commit_err->msg : "write transaction failed");
+        d->rc = -d->ctx.err.code;
+    }
+    finish(d);
+    /* Await-data getMores may now see new documents. */
+    cmd_dispatch_wake_parked(srv);
+}
+
+static void run(struct dispatch_req *d)
+{
+    bson_reinit(&d->ctx.reply);
+    err_clear(&d->ctx.err);
+    d->ctx.now_ms = wall_ms();
+    d->rc = 0;
+    switch (d->def->exec) {
+    case CMD_EXEC_LOOP:
+        d->rc = d->def->handler(&d->ctx);
+        finish(d);
+        return;
+    case CMD_EXEC_READ:
+        d->work.data = d;
+        if (uv_queue_work(d->srv->loop, &d->work, work_run, work_done) < 0) {
+            d->rc = err_set(&d->ctx.err, ERR_INTERNAL_ERROR, "could not queue the command");
+            finish(d);
+        }
+        return;
+    case CMD_EXEC_WRITE:
+        if (d->srv->writer == NULL || d->srv->is_shutting_down) {
+            d->rc = err_set(&d->ctx.err, ERR_SHUTDOWN_IN_PROGRESS, "The server is shutting down");
+            finish(d);
+            return;
+        }
+        d->job.run = job_run;
+        d->job.done = job_done;
+        writer_submit(d->srv->writer, &d->job);
+        return;
+    }
+}
+
+/* writeConcern: {w: int >= 0 | string, wtimeout: number, j: bool, fsync: bool}. */
+static int check_write_concern(const struct cmd_request *req, struct err *e)
+{
+    bson_iter_t it, wc;
+
+    if (!bson_iter_init_find(&it, &req->body, "writeConcern"))
+        return 0;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+        return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s.writeConcern' is the wrong type, expected type 'object'",
+                       req->name);
+    bson_iter_recurse(&it, &wc);
+    while (bson_iter_next(&wc)) {
+        const char *k = bson_iter_key(&wc);
+        if (strcmp(k, "w") == 0) {
+            if (BSON_ITER_HOLDS_UTF8(&wc))
+                continue;
+            if (!BSON_ITER_HOLDS_NUMBER(&wc))
+                return err_set(e, ERR_FAILED_TO_PARSE, "w has to be a number or a string");
+            int64_t w = bson_iter_as_int64(&wc);
+            if (w < 0 || w > 50)
+                return err_set(e, ERR_FAILED_TO_PARSE,
+                               "w has to be a non-negative number and not greater than 50; found: %lld", (long long)w);
+            if (w > 1)
+                return err_set(e, ERR_BAD_VALUE, "cannot use 'w' > 1 on a standalone");
+        } else if (strcmp(k, "wtimeout") == 0) {
+            if (!BSON_ITER_HOLDS_NUMBER(&wc))
+                return err_set(e, ERR_FAILED_TO_PARSE, "wtimeout must be a number");
+        } else if (strcmp(k, "j") == 0 || strcmp(k, "fsync") == 0) {
+            if (!BSON_ITER_HOLDS_BOOL(&wc) && !BSON_ITER_HOLDS_NUMBER(&wc))
+                return err_set(e, ERR_FAILED_TO_PARSE, "%s must be a boolean", k);
+        } else if (strcmp(k, "provenance") != 0 && strcmp(k, "getLastError") != 0) {
+            return err_set(e, ERR_UNKNOWN_FIELD, "BSON field 'writeConcern.%s' is an unknown field.", k);
+        }
+    }
+    return 0;
+}
+
+/* readConcern: local/available/majority run as-is on a standalone. */
+static int check_read_concern(const struct cmd_request *req, struct err *e)
+{
+    bson_iter_t it, rc;
+    const char *level;
+
+    if (!bson_iter_init_find(&it, &req->body, "readConcern"))
+        return 0;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+        return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s.readConcern' is the wrong type, expected type 'object'",
+                       req->name);
+    bson_iter_recurse(&it, &rc);
+    if (!bson_iter_find(&rc, "level"))
+        return 0;
+    if (!BSON_ITER_HOLDS_UTF8(&rc))
+        return err_set(e, ERR_TYPE_MISMATCH, "BSON field 'readConcern.level' is the wrong type, expected type 'string'");
+    level = bson_iter_utf8(&rc, NULL);
+    if (strcmp(level, "local") == 0 || strcmp(level, "available") == 0 || strcmp(level, "majority") == 0)
+        return 0;
+    if (strcmp(level, "linearizable") == 0 || strcmp(level, "snapshot") == 0)
+        return err_set(e, ERR_NOT_IMPLEMENTED, "readConcern level '%s' is not supported by this server yet", level);
+    return err_set(e, ERR_FAILED_TO_PARSE, "Invalid readConcern level '%s'", level);
+}
+
+/* Multi-document transactions are refused before anything runs. */
+static int check_transaction(const struct cmd_request *req, struct err *e)
+{
+    bson_iter_t it;
+
+    if ((bson_iter_init_find(&it, &req->body, "autocommit") && !bson_iter_as_bool(&it)) ||
+        bson_iter_init_find(&it, &req->body, "startTransaction"))
+        return err_set(e, ERR_NOT_IMPLEMENTED, "multi-document transactions are not supported by this server yet");
+    return 0;
+}
+
+static bool is_secondary_ok(const struct cmd_request *req)
+{
+    bson_iter_t it, mode;
+
+    if (req->is_secondary_ok)
+        return true;
+    if (!bson_iter_init_find(&it, &req->body, "$readPreference") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return false;
+    bson_iter_recurse(&it, &mode);
+    return bson_iter_find(&mode, "mode") && BSON_ITER_HOLDS_UTF8(&mode) &&
+           strcmp(bson_iter_utf8(&mode, NULL), "primary") != 0;
+}
+
+static void count_op(struct server *srv, const char *name)
+{
+    struct server_counters *c = &srv->counters;
+
+    if (strcmp(name, "insert") == 0)
+        atomic_fetch_add(&c->n_insert, 1);
+    else if (strcmp(name, "update") == 0)
+        atomic_fetch_add(&c->n_update, 1);
+    else if (strcmp(name, "delete") == 0)
+        atomic_fetch_add(&c->n_delete, 1);
+    else if (strcmp(name, "find") == 0)
+        atomic_fetch_add(&c->n_query, 1);
+    else if (strcmp(name, "getMore") == 0)
+        atomic_fetch_add(&c->n_getmore, 1);
+    else
+        atomic_fetch_add(&c->n_command, 1);
+}
+
+/* The checks every command passes before its handler runs. */
+static int precheck(struct dispatch_req *d, struct err *e)
+{
+    struct cmd_request *req = d->req;
+    int rc;
+
+    if (req->name == NULL || req->name[0] == '\0')
+        return err_set(e, ERR_FAILED_TO_PARSE, "Empty command body");
+    d->def = cmd_lookup(req->name);
+    if (d->def == NULL)
+        return err_set(e, ERR_COMMAND_NOT_FOUND, "no such command: '%s'", req->name);
+    if ((d->def->flags & CMD_FLAG_ADMIN_ONLY) && (req->db == NULL || strcmp(req->db, "admin") != 0))
+        return err_set(e, ERR_UNAUTHORIZED, "%s may only be run against the admin database.", req->name);
+    if ((rc = check_transaction(req, e)) < 0)
+        return rc;
+    if ((d->def->flags & CMD_FLAG_WRITE) && (rc = check_write_concern(req, e)) < 0)
+        return rc;
+    return check_read_concern(req, e);
+}
+
+void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb reply_cb, void *arg)
+{
+    struct dispatch_req *d = xcalloc(1, sizeof *d);
+
+    d->req = req;
+    d->srv = srv;
+    d->reply_cb = reply_cb;
+    d->arg = arg;
+    d->start_ns = uv_hrtime();
+    d->ctx.srv = srv;
+    d->ctx.req = req;
+    bson_init(&d->ctx.reply);
+    err_init(&d->ctx.err);
+    req->is_secondary_ok = is_secondary_ok(req);
+    if (req->name)
+        count_op(srv, req->name);
+    if ((d->rc = precheck(d, &d->ctx.err)) < 0) {
+        d->ctx.now_ms = wall_ms();
+        finish(d);
+        return;
+    }
+    run(d);
+}
+
+void cmd_dispatch_wake_parked(struct server *srv)
+{
+    struct dispatch_req *list = parked_head;
+
+    /* Detach first: a re-run may park again and must not be seen twice. */
+    parked_head = NULL;
+    while (list) {
+        struct dispatch_req *d = list;
+        list = d->next_parked;
+        d->prev_parked = d->next_parked = NULL;
+        uv_timer_stop(&d->timer);
+        if (srv->is_shutting_down)
+            d->ctx.is_await_expired = true;
+        run(d);
+    }
+}
