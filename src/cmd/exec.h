@@ -35,4 +35,13 @@ const char *exec_scan_summary(const struct exec_scan *s);
 int64_t exec_scan_n_examined(const struct exec_scan *s);
 void exec_scan_close(struct exec_scan *s);
 
+/* Dedupe state of a multikey index scan (the _ids already returned), so a
+ * cursor that resumes in a new transaction does not return a document twice.
+ * exec_scan_take_seen moves it out of the scan (owned by the caller; NULL when
+ * the scan needs none); exec_scan_give_seen hands it to a resumed scan (taken). */
+struct exec_seen;
+struct exec_seen *exec_scan_take_seen(struct exec_scan *s);
+void exec_scan_give_seen(struct exec_scan *s, struct exec_seen *seen);
+void exec_seen_destroy(struct exec_seen *seen);
+
 #endif
