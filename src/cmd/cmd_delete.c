@@ -1,0 +1,180 @@
+/* cmd_delete.c - the delete command (deleteOne/deleteMany).
+ *
+ * Runs on the writer thread inside the shared write transaction. Each entry
+ * of `deletes` is one statement {q, limit: 0|1}: the matching documents are
+ * collected as copies first (one when limit is 1), then removed. A missing
+ * collection simply matches nothing. Filter errors become writeErrors;
+ * malformed statements (wrong types, unknown fields, a limit other than 0 or
+ * 1) fail the whole command, as mongod's request parser does. */
+#include "cmd/args.h"
+#include "cmd/handlers.h"
+#include "cmd/write_common.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+static const char *const delete_fields[] = {"deletes", "ordered", "let", NULL};
+static const char *const stmt_fields[] = {"q", "limit", "collation", "hint", NULL};
+
+struct delete_stmt {
+    bson_t q;
+    int64_t limit;
+    bool has_collation;
+    bson_value_t collation;
+};
+
+static int stmt_parse(struct cmd_ctx *ctx, const bson_t *doc, struct delete_stmt *s)
+{
+    bson_iter_t it;
+    bool has_q = false, has_limit = false;
+    int rc = write_check_stmt_fields(ctx, "deletes", doc, stmt_fields);
+
+    if (rc < 0)
+        return rc;
+    memset(s, 0, sizeof *s);
+    bson_iter_init(&it, doc);
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+
+        if (strcmp(key, "q") == 0) {
+            const uint8_t *data;
+            uint32_t len;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+                return err_set(&ctx->err, ERR_TYPE_MISMATCH,
+                               "BSON field 'delete.deletes.q' is the wrong type, expected type 'object'");
+            bson_iter_document(&it, &len, &data);
+            has_q = bson_init_static(&s->q, data, len);
+        } else if (strcmp(key, "limit") == 0) {
+            double d;
+            if (!BSON_ITER_HOLDS_NUMBER(&it))
+                return err_set(&ctx->err, ERR_TYPE_MISMATCH,
+                               "BSON field 'delete.deletes.limit' is the wrong type, expected a number");
+            d = bson_iter_as_double(&it);
+            /* Only "delete one" and "delete all" exist (mongod's write_ops
+             * parser enforces it for every statement). */
+            if (d != 0 && d != 1)
+                return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+                               "The limit field in delete objects must be 0 or 1. Got %" PRId64,
+                               isfinite(d) && fabs(d) < 9e18 ? (int64_t)d : INT64_MAX);
+            s->limit = (int64_t)d;
+            has_limit = true;
+        } else if (strcmp(key, "collation") == 0) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+                return err_set(&ctx->err, ERR_TYPE_MISMATCH,
+                               "BSON field 'delete.deletes.collation' is the wrong type, expected type 'object'");
+            s->collation = *bson_iter_value(&it);
+            s->has_collation = true;
+        } else if (strcmp(key, "hint") == 0) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_UTF8(&it))
+                return err_set(&ctx->err, ERR_TYPE_MISMATCH,
+                               "BSON field 'delete.deletes.hint' is the wrong type, expected types '[string, object]'");
+        }
+    }
+    if (!has_q)
+        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field 'delete.deletes.q' is missing but a required field");
+    if (!has_limit)
+        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+                       "BSON field 'delete.deletes.limit' is missing but a required field");
+    return 0;
+}
+
+static int delete_one_stmt(struct cmd_ctx *ctx, const char *coll, const struct delete_stmt *s,
+                           struct write_result *r, struct err *e)
+{
+    struct matcher *m = NULL;
+    struct coll_info *c = NULL;
+    struct write_target *targets = NULL;
+    int n_targets = 0, rc;
+
+    rc = write_check_collation(s->has_collation ? &s->collation : NULL, e);
+    if (rc == 0)
+        rc = matcher_create(&s->q, &m, e);
+    if (rc == 0)
+        rc = write_coll_get(ctx->txn, ctx->req->db, coll, false, &c, NULL, e);
+    if (rc < 0 || c == NULL)
+        goto done;
+    rc = write_targets_collect(ctx->txn, c, m, s->limit, &targets, &n_targets, e);
+    for (int i = 0; rc == 0 && i < n_targets; i++) {
+        rc = store_doc_delete(ctx->txn, c, targets[i].doc, e);
+        if (rc == 0)
+            r->n++;
+    }
+    write_targets_free(targets, n_targets);
+done:
+    if (c != NULL)
+        coll_info_destroy(c);
+    if (m != NULL)
+        matcher_destroy(m);
+    return rc;
+}
+
+int cmd_delete(struct cmd_ctx *ctx)
+{
+    const char *coll = NULL;
+    bool is_ordered = true;
+    bson_t stmts;
+    bson_iter_t it;
+    int64_t n_stmts = 0;
+    struct write_result r;
+    int index = 0, rc;
+
+    rc = args_collection(ctx, &coll);
+    if (rc == 0)
+        rc = args_check_known(ctx, delete_fields);
+    if (rc == 0)
+        rc = args_bool(ctx, "ordered", &is_ordered);
+    if (rc == 0)
+        rc = write_get_statements(ctx, "deletes", &stmts, &n_stmts);
+    if (rc == 0)
+        rc = write_check_batch_size(n_stmts, &ctx->err);
+    if (rc == 0)
+        rc = write_check_ns_writable(ctx->req->db, coll, &ctx->err);
+    if (rc < 0)
+        return rc;
+    bson_iter_init(&it, &stmts);
+    while (bson_iter_next(&it)) {
+        struct delete_stmt s;
+        const uint8_t *data;
+        uint32_t len;
+        bson_t doc;
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&doc, data, len))
+            return err_set(&ctx->err, ERR_INVALID_BSON, "delete statement %d is not valid BSON", index);
+        rc = stmt_parse(ctx, &doc, &s);
+        if (rc < 0)
+            return rc;
+        index++;
+    }
+
+    write_result_init(&r);
+    index = 0;
+    bson_iter_init(&it, &stmts);
+    while (bson_iter_next(&it)) {
+        struct delete_stmt s;
+        const uint8_t *data;
+        uint32_t len;
+        struct err e;
+        bson_t doc;
+
+        bson_iter_document(&it, &len, &data);
+        bson_init_static(&doc, data, len);
+        stmt_parse(ctx, &doc, &s);
+        err_init(&e);
+        rc = delete_one_stmt(ctx, coll, &s, &r, &e);
+        if (write_is_fatal(rc)) {
+            err_move(&ctx->err, &e);
+            write_result_destroy(&r);
+            return rc;
+        }
+        if (rc < 0)
+            write_result_add_error(&r, index, &e);
+        err_clear(&e);
+        if (rc < 0 && is_ordered)
+            break;
+        index++;
+    }
+    write_result_append_reply(&r, &ctx->reply, false);
+    write_result_destroy(&r);
+    return 0;
+}
