@@ -32,20 +32,16 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(BUILD)/libtally.a: $(LIB_OBJS)
-	@rm -f $@
-	ar rcs $@ $^
-
-$(BUILD)/tallyd: $(BUILD)/src/main.o $(BUILD)/libtally.a
+$(BUILD)/tallyd: $(BUILD)/src/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 bin/tallyd: $(BUILD)/tallyd
 	@mkdir -p bin
 	cp $< $@
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(BUILD)/libtally.a
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libtally.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_ALL)
 
 # Unit tests: every tests/unit/test_*.c is its own binary; each prints
 # "N passed, N failed". `make unit T=test_match` runs one.

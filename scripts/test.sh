@@ -1,0 +1,50 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: installs what is missing, builds the
+# server with AddressSanitizer and UndefinedBehaviorSanitizer, then runs the
+# unit tests, the integration tests (pymongo), the compatibility tests
+# (Node.js driver, mongosh, libmongoc) and each fuzz target briefly. Ends with
+# one line "all: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+
+sh scripts/install-deps.sh || exit 1
+
+SAN="SANITIZE=address,undefined"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:handle_segv=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+make -j2 $SAN build/san/tallyd || exit 1
+export TALLYD="$PWD/build/san/tallyd"
+
+total_passed=0
+total_failed=0
+status=0
+log=$(mktemp)
+
+# Adds the counts of the last "N passed, N failed"-style line of $log.
+count() {
+    name=$1; rc=$2
+    passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+    failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+    passed=${passed:-0}; failed=${failed:-0}
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    [ "$rc" -ne 0 ] && status=1
+    echo "== $name: $passed passed, $failed failed (exit $rc)"
+    total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed))
+}
+
+
+run_suite() {
+    name=$1; shift
+    echo "== $name: $*"
+    { "$@"; echo $? > "$log.rc"; } 2>&1 | tee "$log"
+    count "$name" "$(cat "$log.rc")"
+}
+
+run_suite unit make -j2 $SAN unit
+run_suite integration /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+run_suite compat sh tests/compat/run.sh
+run_suite fuzz make -C tests/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+
+rm -f "$log" "$log.rc"
+echo "all: $total_passed passed, $total_failed failed"
+exit $status
