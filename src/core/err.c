@@ -69,6 +69,8 @@ static const struct err_name err_names[] = {
     {ERR_QUERY_FEATURE_NOT_ALLOWED, "QueryFeatureNotAllowed"},
     {ERR_TRANSACTION_TOO_OLD, "TransactionTooOld"},
     {ERR_NOT_IMPLEMENTED, "NotImplemented"},
+    {ERR_CONVERSION_FAILURE, "ConversionFailure"},
+    {ERR_QUERY_EXCEEDED_MEMORY_LIMIT, "QueryExceededMemoryLimitNoDiskUseAllowed"},
     {ERR_OPERATION_NOT_SUPPORTED_IN_TRANSACTION, "OperationNotSupportedInTransaction"},
     {ERR_LOCATION_16755, "Location16755"},
     {ERR_UNKNOWN_FIELD, "Location40415"},
@@ -145,10 +147,13 @@ void err_move(struct err *dst, struct err *src)
 
 const char *err_code_name(int code)
 {
+    static _Thread_local char location_name[32];
+
     for (size_t i = 0; i < sizeof err_names / sizeof err_names[0]; i++)
         if (err_names[i].code == code)
             return err_names[i].name;
-    return "UnknownError";
+    snprintf(location_name, sizeof location_name, "Location%d", code);
+    return location_name;
 }
 
 void err_append_reply(const struct err *e, bson_t *reply)

@@ -67,6 +67,8 @@ enum err_code {
     ERR_ILLEGAL_OP_MSG_FLAG = 223,
     ERR_TRANSACTION_TOO_OLD = 225,
     ERR_NOT_IMPLEMENTED = 238,
+    ERR_CONVERSION_FAILURE = 241,
+    ERR_QUERY_EXCEEDED_MEMORY_LIMIT = 292, /* QueryExceededMemoryLimitNoDiskUseAllowed */
     ERR_OPERATION_NOT_SUPPORTED_IN_TRANSACTION = 263,
     ERR_QUERY_FEATURE_NOT_ALLOWED = 224,
     ERR_LOCATION_16755 = 16755,
@@ -102,7 +104,8 @@ void err_prefix(struct err *e, const char *fmt, ...) BSON_GNUC_PRINTF(2, 3);
 bson_t *err_info(struct err *e);
 /* Move src into dst (dst is cleared first; src is left empty). */
 void err_move(struct err *dst, struct err *src);
-/* MongoDB codeName for a code ("BadValue"); "UnknownError" for unmapped codes. */
+/* MongoDB codeName for a code ("BadValue"). Codes without a name are
+ * mongod's numbered assertions and read "Location<code>", as mongod's do. */
 const char *err_code_name(int code);
 /* Append {ok: 0.0, errmsg, code, codeName, <info fields>} to reply. */
 void err_append_reply(const struct err *e, bson_t *reply);
