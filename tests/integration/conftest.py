@@ -1,0 +1,317 @@
+"""Integration harness: real tallyd processes on 127.0.0.1, driven by pymongo.
+
+Owns the Server class (start, stop, kill9, restart on the same dbpath, log
+access, clients) and the fixtures every test file uses:
+  server  - one fresh server per test module (own temp dbpath, ephemeral port)
+  client  - a pymongo MongoClient connected to that server
+  db      - a fresh database per test, named after the test, dropped after it
+On any test failure the log of every server the test touched is appended to
+the pytest report, so a failing run shows what the server said.
+
+The binary is $TALLYD (default bin/tallyd relative to the repository root),
+so CI can point the suite at the sanitizer build.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import bson
+import pymongo
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+READY_LINE = "Waiting for connections"
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 20.0
+
+# Every Server created during the current test, so a failure can dump logs.
+_live_servers = []
+
+
+def tallyd_binary():
+    path = os.environ.get("TALLYD", "bin/tallyd")
+    if not os.path.isabs(path):
+        path = os.path.join(ROOT, path)
+    return path
+
+
+def free_port():
+    """An ephemeral port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One tallyd process. The dbpath survives restarts; the port is kept
+    across restarts too so clients created earlier still reach it."""
+
+    def __init__(self, dbpath=None, port=None, extra_args=None, use_config=None):
+        self.tmpdir = tempfile.mkdtemp(prefix="tally-it-")
+        self.dbpath = dbpath or os.path.join(self.tmpdir, "db")
+        os.makedirs(self.dbpath, exist_ok=True)
+        self.port = port or free_port()
+        self.extra_args = list(extra_args or [])
+        self.use_config = use_config  # path of a YAML file replacing the flags
+        self.n_starts = 0
+        self.proc = None
+        self.log_path = None
+        self.stderr_path = None
+        self._clients = []
+        _live_servers.append(self)
+
+    # -- process control -------------------------------------------------
+    def argv(self):
+        if self.use_config:
+            return [tallyd_binary(), "--config", self.use_config] + self.extra_args
+        return [tallyd_binary(), "--dbpath", self.dbpath, "--port", str(self.port),
+                "--bind_ip", "127.0.0.1", "--logpath", self.log_path] + self.extra_args
+
+    def start(self, timeout_s=START_TIMEOUT_S):
+        if not os.path.exists(tallyd_binary()):
+            raise ServerError("no server binary at %s (run make bin/tallyd)" % tallyd_binary())
+        self.n_starts += 1
+        if not self.use_config:
+            self.log_path = os.path.join(self.tmpdir, "tallyd.%d.log" % self.n_starts)
+        self.stderr_path = os.path.join(self.tmpdir, "stderr.%d.log" % self.n_starts)
+        stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.argv(), stdout=stderr, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+        stderr.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if READY_LINE in self.log_text(current_only=True):
+                return self
+            rc = self.proc.poll()
+            if rc is not None:
+                raise ServerError("tallyd exited with %s before it was ready\n%s" % (rc, self.dump()))
+            time.sleep(0.02)
+        self.kill9()
+        raise ServerError("tallyd not ready after %.0fs\n%s" % (timeout_s, self.dump()))
+
+    def stop(self, timeout_s=STOP_TIMEOUT_S, check=True):
+        """SIGTERM, wait, and (by default) require exit code 0."""
+        self._close_clients()
+        if self.proc is None or self.proc.poll() is not None:
+            rc = None if self.proc is None else self.proc.returncode
+            self.proc = None
+            if check and rc not in (None, 0):
+                raise ServerError("tallyd had already exited with %s\n%s" % (rc, self.dump()))
+            return rc
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise ServerError("tallyd did not exit within %.0fs of SIGTERM\n%s" % (timeout_s, self.dump()))
+        self.proc = None
+        if check and rc != 0:
+            raise ServerError("tallyd exited with %d after SIGTERM (want 0)\n%s" % (rc, self.dump()))
+        return rc
+
+    def kill9(self):
+        self._close_clients()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        if self.proc is not None:
+            self.stop()
+        return self.start()
+
+    def is_running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    # -- clients ---------------------------------------------------------
+    def uri(self):
+        return "mongodb://127.0.0.1:%d/" % self.port
+
+    def client(self, **kwargs):
+        opts = dict(serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=30000)
+        opts.update(kwargs)
+        c = pymongo.MongoClient("127.0.0.1", self.port, **opts)
+        self._clients.append(c)
+        return c
+
+    def _close_clients(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients = []
+
+    def raw(self, timeout_s=10.0):
+        """A plain TCP socket to the server, for byte-level tests."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s)
+        return s
+
+    # -- logs ------------------------------------------------------------
+    def log_text(self, current_only=False):
+        paths = []
+        if current_only:
+            paths = [self.log_path, self.stderr_path]
+        else:
+            paths = sorted(os.path.join(self.tmpdir, f) for f in os.listdir(self.tmpdir)
+                           if f.endswith(".log"))
+        out = []
+        for p in paths:
+            if p and os.path.exists(p):
+                with open(p, "r", errors="replace") as f:
+                    out.append(f.read())
+        return "".join(out)
+
+    def dump(self, max_chars=60000):
+        text = []
+        for f in sorted(os.listdir(self.tmpdir)):
+            p = os.path.join(self.tmpdir, f)
+            if f.endswith(".log") and os.path.isfile(p):
+                with open(p, "r", errors="replace") as fh:
+                    body = fh.read()
+                if len(body) > max_chars:
+                    body = "...[%d chars cut]...\n" % (len(body) - max_chars) + body[-max_chars:]
+                text.append("----- %s (port %d) -----\n%s" % (p, self.port, body))
+        return "\n".join(text) or "(no server log)"
+
+    def cleanup(self):
+        self.kill9()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        if self in _live_servers:
+            _live_servers.remove(self)
+
+
+# -- raw wire helpers (shared by the socket-level tests) --------------------
+OP_REPLY = 1
+OP_QUERY = 2004
+OP_MSG = 2013
+
+
+def op_msg(doc, request_id=1, flags=0, extra_sections=b""):
+    body = struct.pack("<I", flags) + b"\x00" + bson.BSON.encode(doc) + extra_sections
+    return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_MSG) + body
+
+
+def op_query(ns, doc, request_id=1):
+    body = (struct.pack("<i", 0) + ns.encode() + b"\x00" + struct.pack("<ii", 0, -1)
+            + bson.BSON.encode(doc))
+    return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_QUERY) + body
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def recv_message(sock):
+    """Returns (header tuple, reply document) for OP_MSG or OP_REPLY."""
+    header = recv_exact(sock, 16)
+    length, request_id, response_to, opcode = struct.unpack("<iiii", header)
+    body = recv_exact(sock, length - 16)
+    if opcode == OP_MSG:
+        flags = struct.unpack("<I", body[:4])[0]
+        assert body[4] == 0, "reply section kind must be 0"
+        doc = bson.BSON(body[5:]).decode()
+        return (length, request_id, response_to, opcode, flags), doc
+    if opcode == OP_REPLY:
+        flags, cursor_id, starting_from, n_returned = struct.unpack("<iqii", body[:20])
+        doc = bson.BSON(body[20:]).decode()
+        return (length, request_id, response_to, opcode, flags, n_returned, cursor_id), doc
+    raise AssertionError("unexpected reply opcode %d" % opcode)
+
+
+def raw_command(sock, doc, request_id=7):
+    sock.sendall(op_msg(doc, request_id=request_id))
+    return recv_message(sock)
+
+
+def send_command(server, doc):
+    """Sends one OP_MSG command (doc must hold $db) on a new socket and
+    returns the reply document: for commands pymongo refuses to encode."""
+    with server.raw() as s:
+        return raw_command(s, doc)[1]
+
+
+# -- fixtures ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    s.start()
+    yield s
+    try:
+        if s.is_running():
+            s.stop()
+    finally:
+        s.cleanup()
+
+
+@pytest.fixture
+def new_server():
+    """A server of the test's own, for tests that kill or restart it."""
+    made = []
+
+    def make(**kwargs):
+        s = Server(**kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    c = server.client()
+    yield c
+    c.close()
+
+
+def _db_name(request):
+    name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+    return ("t_" + name)[:60]
+
+
+@pytest.fixture
+def db(server, client, request):
+    name = _db_name(request)
+    if not server.is_running():
+        server.start()
+    client.drop_database(name)
+    yield client[name]
+    if server.is_running():
+        try:
+            client.drop_database(name)
+        except Exception:
+            pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and _live_servers:
+        for s in list(_live_servers):
+            rep.sections.append(("tallyd log %s" % s.tmpdir, s.dump()))
