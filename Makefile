@@ -37,7 +37,7 @@ $(BUILD)/tallyd: $(BUILD)/src/main.o $(LIB_OBJS)
 
 bin/tallyd: $(BUILD)/tallyd
 	@mkdir -p bin
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)

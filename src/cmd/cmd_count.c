@@ -64,7 +64,7 @@ int cmd_count(struct cmd_ctx *ctx)
         (rc = args_int64(ctx, "skip", &skip)) < 0 || (rc = readopt_collation(ctx)) < 0)
         return rc;
     if (skip < 0)
-        return err_set(&ctx->err, ERR_BAD_VALUE, "skip value must be non-negative");
+        return err_set(&ctx->err, ERR_NEGATIVE_VALUE, "BSON field 'skip' value must be >= 0, actual value '%lld'", (long long)skip);
     /* A negative limit means the same as its absolute value for count. */
     if (limit < 0)
         limit = limit == INT64_MIN ? INT64_MAX : -limit;
@@ -203,7 +203,7 @@ int cmd_distinct(struct cmd_ctx *ctx)
         (rc = readopt_collation(ctx)) < 0)
         return rc;
     if (!key)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field 'distinct.key' is missing but a required field");
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field 'distinct.key' is missing but a required field");
     bson_init(&empty);
     if ((rc = store_coll_find(ctx->txn, ctx->req->db, coll, &ci, &ctx->err)) < 0)
         return rc;

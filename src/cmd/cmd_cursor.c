@@ -67,15 +67,15 @@ int cmd_get_more(struct cmd_ctx *ctx)
     if ((rc = args_utf8(ctx, "collection", &coll)) < 0)
         return rc;
     if (!coll)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+        return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'getMore.collection' is missing but a required field");
     if ((rc = args_int64(ctx, "batchSize", &batch_size)) < 0 || (rc = args_int64(ctx, "maxTimeMS", &max_time_ms)) < 0)
         return rc;
     if (batch_size < 0)
-        return err_set(&ctx->err, ERR_BAD_VALUE, "BSON field 'batchSize' value must be >= 0, actual value '%lld'",
+        return err_set(&ctx->err, ERR_NEGATIVE_VALUE, "BSON field \'batchSize\' value must be >= 0, actual value '%lld'",
                        (long long)batch_size);
     if (max_time_ms < 0)
-        return err_set(&ctx->err, ERR_BAD_VALUE, "BSON field 'maxTimeMS' value must be >= 0, actual value '%lld'",
+        return err_set(&ctx->err, ERR_NEGATIVE_VALUE, "BSON field \'maxTimeMS\' value must be >= 0, actual value '%lld'",
                        (long long)max_time_ms);
     if (!reg)
         return err_set(&ctx->err, ERR_CURSOR_NOT_FOUND, "cursor id %lld not found", (long long)id);
@@ -133,7 +133,7 @@ int cmd_kill_cursors(struct cmd_ctx *ctx)
         (rc = args_array(ctx, "cursors", &ids, &is_present)) < 0)
         return rc;
     if (!is_present)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+        return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'killCursors.cursors' is missing but a required field");
     if (!bson_iter_init(&it, &ids))
         return err_set(&ctx->err, ERR_INVALID_BSON, "killCursors.cursors is not valid BSON");

@@ -227,7 +227,7 @@ int cmd_rename_collection(struct cmd_ctx *ctx)
     if (rc < 0)
         return rc;
     if (to == NULL)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+        return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'renameCollection.to' is missing but a required field");
     if (!split_ns(from, from_db, sizeof from_db, &from_coll))
         return err_set(&ctx->err, ERR_INVALID_NAMESPACE, "Invalid source namespace: %s", from);

@@ -72,9 +72,9 @@ static int stmt_parse(struct cmd_ctx *ctx, const bson_t *doc, struct delete_stmt
         }
     }
     if (!has_q)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field 'delete.deletes.q' is missing but a required field");
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field 'delete.deletes.q' is missing but a required field");
     if (!has_limit)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+        return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'delete.deletes.limit' is missing but a required field");
     return 0;
 }

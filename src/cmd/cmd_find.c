@@ -55,9 +55,10 @@ static int parse_opts(struct cmd_ctx *ctx, struct find_opts *o)
         return rc;
     o->has_batch_size = bson_has_field(&ctx->req->body, "batchSize");
     if (o->skip < 0)
-        return err_set(&ctx->err, ERR_BAD_VALUE, "skip value must be non-negative");
+        return err_set(&ctx->err, ERR_NEGATIVE_VALUE, "BSON field 'skip' value must be >= 0, actual value '%lld'",
+                       (long long)o->skip);
     if (o->batch_size < 0)
-        return err_set(&ctx->err, ERR_BAD_VALUE, "BSON field 'batchSize' value must be >= 0, actual value '%lld'",
+        return err_set(&ctx->err, ERR_NEGATIVE_VALUE, "BSON field \'batchSize\' value must be >= 0, actual value '%lld'",
                        (long long)o->batch_size);
     /* A negative limit (legacy drivers) asks for one batch of |limit| documents. */
     if (o->limit < 0) {
@@ -108,7 +109,8 @@ static int compare_entries(const void *pa, const void *pb)
 
 static void sorter_truncate(struct sorter *s, size_t keep)
 {
-    qsort(s->v, s->n, sizeof *s->v, compare_entries);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof *s->v, compare_entries);
     for (size_t i = keep; i < s->n; i++) {
         s->n_bytes -= s->v[i].key_len + s->v[i].doc->len;
         free(s->v[i].key);

@@ -179,7 +179,7 @@ static int parse_specs(struct cmd_ctx *ctx, bson_t **specs_out, int *n_out)
     if (rc < 0)
         return rc;
     if (!is_present)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE,
+        return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'createIndexes.indexes' is missing but a required field");
     if (bson_empty(&arr))
         return err_set(&ctx->err, ERR_BAD_VALUE, "Must specify at least one index to create");
@@ -384,7 +384,7 @@ int cmd_drop_indexes(struct cmd_ctx *ctx)
     if (rc < 0)
         return rc;
     if (!bson_iter_init_find(&arg, &ctx->req->body, "index"))
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field '%s.index' is missing but a required field",
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field '%s.index' is missing but a required field",
                        ctx->req->name);
     rc = write_coll_get(ctx->txn, ctx->req->db, coll, false, &c, NULL, &ctx->err);
     if (rc < 0)

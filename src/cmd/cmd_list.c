@@ -34,8 +34,8 @@ static int parse_batch_size(struct cmd_ctx *ctx, int64_t *batch_n)
                            "expected a number", ctx->req->name);
         *batch_n = bson_iter_as_int64(&it);
         if (*batch_n < 0)
-            return err_set(&ctx->err, ERR_BAD_VALUE,
-                           "BSON field 'batchSize' value must be >= 0, actual value '%lld'", (long long)*batch_n);
+            return err_set(&ctx->err, ERR_NEGATIVE_VALUE,
+                           "BSON field \'batchSize\' value must be >= 0, actual value '%lld'", (long long)*batch_n);
     }
     return 0;
 }

@@ -116,9 +116,9 @@ static int stmt_parse(struct cmd_ctx *ctx, const bson_t *doc, struct update_stmt
         }
     }
     if (!has_q)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field 'update.updates.q' is missing but a required field");
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field 'update.updates.q' is missing but a required field");
     if (!has_u)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field 'update.updates.u' is missing but a required field");
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field 'update.updates.u' is missing but a required field");
     return 0;
 }
 

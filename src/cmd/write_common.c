@@ -207,7 +207,7 @@ int write_get_statements(struct cmd_ctx *ctx, const char *field, bson_t *arr, in
     if (rc < 0)
         return rc;
     if (!is_present)
-        return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "BSON field '%s.%s' is missing but a required field",
+        return err_set(&ctx->err, ERR_MISSING_FIELD, "BSON field '%s.%s' is missing but a required field",
                        ctx->req->name, field);
     if (!bson_iter_init(&it, arr))
         return err_set(&ctx->err, ERR_INVALID_BSON, "BSON field '%s.%s' is not valid BSON", ctx->req->name, field);

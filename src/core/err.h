@@ -72,7 +72,9 @@ enum err_code {
     ERR_OPERATION_NOT_SUPPORTED_IN_TRANSACTION = 263,
     ERR_QUERY_FEATURE_NOT_ALLOWED = 224,
     ERR_LOCATION_16755 = 16755,
-    ERR_UNKNOWN_FIELD = 40415, /* codeName Location40415 */
+    ERR_MISSING_FIELD = 40414,  /* codeName Location40414: a required field is missing */
+    ERR_UNKNOWN_FIELD = 40415,  /* codeName Location40415 */
+    ERR_NEGATIVE_VALUE = 51024, /* codeName Location51024: a field that must be >= 0 */
     ERR_BSON_OBJECT_TOO_LARGE = 10334,
     ERR_DUPLICATE_KEY = 11000,
     ERR_INTERRUPTED_AT_SHUTDOWN = 11600,

@@ -309,11 +309,11 @@ def test_nesting_depth_100_is_accepted(db):
     assert db.c.find_one({"_id": 1}) is not None
 
 
-def test_dollar_prefixed_top_level_field_in_insert_is_stored(db):
-    # Allowed since MongoDB 5.0; it must not confuse the server either way.
+def test_dollar_prefixed_top_level_field_in_insert_is_refused(db):
     r = db.command({"insert": "c", "documents": [{"_id": 1, "$where": "x", "$inc": {"a": 1}}]})
-    assert r["n"] == 1
-    assert db.c.find_one({"_id": 1}) == {"_id": 1, "$where": "x", "$inc": {"a": 1}}
+    assert r["n"] == 0
+    assert r["writeErrors"][0]["code"] == 52  # DollarPrefixedFieldName
+    assert db.c.count_documents({}) == 0
 
 
 def test_unknown_update_operator(db):

@@ -140,12 +140,17 @@ def test_regex_id_is_rejected(db):
         db.c.insert_one({"_id": re.compile("x")})
 
 
-def test_dollar_prefixed_top_level_field_is_accepted_by_insert(db):
-    # MongoDB 5.0+ stores $-prefixed field names on insert (top level and
-    # nested). Raw command: pymongo 3.11 would refuse the key itself.
-    r = db.command({"insert": "c", "documents": [{"_id": 1, "$price": 5, "loc": {"$db": "x"}}]})
-    assert r["n"] == 1 and "writeErrors" not in r
-    assert db.c.find_one({"_id": 1}) == {"_id": 1, "$price": 5, "loc": {"$db": "x"}}
+def test_dollar_prefixed_top_level_field_is_refused_by_insert(db):
+    # Tally refuses top-level $-prefixed field names (MongoDB 5.0+ would store
+    # them, but no filter or replacement could reach them afterwards); nested
+    # ones are stored. Raw command: pymongo 3.11 would refuse the key itself.
+    r = db.command({"insert": "c", "documents": [{"_id": 1, "$price": 5}, {"_id": 2, "loc": {"$db": "x"}}],
+                    "ordered": False})
+    assert r["n"] == 1
+    assert [(e["index"], e["code"]) for e in r["writeErrors"]] == [(0, 52)]
+    assert "$price" in r["writeErrors"][0]["errmsg"]
+    assert db.c.find_one({"_id": 1}) is None
+    assert db.c.find_one({"_id": 2}) == {"_id": 2, "loc": {"$db": "x"}}
 
 
 def test_replacement_with_dollar_prefixed_top_level_field_is_rejected(db):
