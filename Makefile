@@ -25,15 +25,20 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all test unit integration compat fuzz bench format check-deps clean deps up
+.PHONY: all test unit integration compat fuzz bench format check-deps clean deps up down
 all: bin/tallyd
+
+# `make V=1` prints whole compiler command lines.
+Q := $(if $(V),,@)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/tallyd: $(BUILD)/src/main.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	@$(if $(V),,echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 bin/tallyd: $(BUILD)/tallyd
 	@mkdir -p bin
@@ -41,7 +46,8 @@ bin/tallyd: $(BUILD)/tallyd
 
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_ALL)
+	@$(if $(V),,echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_ALL)
 
 # Unit tests: every tests/unit/test_*.c is its own binary; each prints
 # "N passed, N failed". `make unit T=test_match` runs one.
@@ -68,6 +74,9 @@ deps:
 
 up:
 	sh scripts/up.sh
+
+down:
+	sh scripts/up.sh down
 
 format:
 	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)

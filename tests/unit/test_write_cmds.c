@@ -231,7 +231,7 @@ TEST(update_statement_errors_become_write_errors)
     CHECK_EQ_INT(reply_int("writeErrors.2.code"), ERR_IMMUTABLE_FIELD);
     CHECK_EQ_INT(reply_int("n"), 1);
     CHECK_EQ_INT(count_docs("c", "{\"_id\": 1, \"c\": 1}"), 1);
-    CHECK_EQ_INT(run(cmd_update, "{\"update\": \"c\", \"updates\": [{\"u\": {}}]}"), -ERR_FAILED_TO_PARSE);
+    CHECK_EQ_INT(run(cmd_update, "{\"update\": \"c\", \"updates\": [{\"u\": {}}]}"), -ERR_MISSING_FIELD);
     teardown();
 }
 

@@ -310,7 +310,7 @@ TEST(statements_must_be_a_present_array_of_documents)
     bson_destroy(&test_req.body);
 
     ctx_for(&ctx, "{\"insert\": \"c\"}");
-    CHECK_EQ_INT(write_get_statements(&ctx, "documents", &arr, &n), -ERR_FAILED_TO_PARSE);
+    CHECK_EQ_INT(write_get_statements(&ctx, "documents", &arr, &n), -ERR_MISSING_FIELD);
     CHECK_EQ_STR(ctx.err.msg, "BSON field 'insert.documents' is missing but a required field");
     bson_destroy(&test_req.body);
 
