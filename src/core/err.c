@@ -63,6 +63,7 @@ static const struct err_name err_names[] = {
     {ERR_OPERATION_FAILED, "OperationFailed"},
     {ERR_COMMAND_NOT_SUPPORTED, "CommandNotSupported"},
     {ERR_CAPPED_POSITION_LOST, "CappedPositionLost"},
+    {ERR_INVALID_PIPELINE_OPERATOR, "InvalidPipelineOperator"},
     {ERR_QUERY_PLAN_KILLED, "QueryPlanKilled"},
     {ERR_CLIENT_METADATA_CANNOT_BE_MUTATED, "ClientMetadataCannotBeMutated"},
     {ERR_ILLEGAL_OP_MSG_FLAG, "IllegalOpMsgFlag"},
@@ -80,6 +81,20 @@ static const struct err_name err_names[] = {
     {ERR_NOT_WRITABLE_PRIMARY, "NotWritablePrimary"},
     {ERR_NOT_PRIMARY_NO_SECONDARY_OK, "NotPrimaryNoSecondaryOk"},
     {ERR_OUT_OF_DISK_SPACE, "OutOfDiskSpace"},
+    {ERR_WRITE_CONCERN_FAILED, "WriteConcernFailed"},
+    {ERR_NODE_NOT_FOUND, "NodeNotFound"},
+    {ERR_NO_REPLICATION_ENABLED, "NoReplicationEnabled"},
+    {ERR_UNKNOWN_REPL_WRITE_CONCERN, "UnknownReplWriteConcern"},
+    {ERR_INVALID_REPLICA_SET_CONFIG, "InvalidReplicaSetConfig"},
+    {ERR_UNSATISFIABLE_WRITE_CONCERN, "UnsatisfiableWriteConcern"},
+    {ERR_NEW_REPLICA_SET_CONFIGURATION_INCOMPATIBLE, "NewReplicaSetConfigurationIncompatible"},
+    {ERR_CONFIGURATION_IN_PROGRESS, "ConfigurationInProgress"},
+    {ERR_CANNOT_INITIALIZE_NODE_WITH_DATA, "CannotInitializeNodeWithData"},
+    {ERR_CONFLICTING_OPERATION_IN_PROGRESS, "ConflictingOperationInProgress"},
+    {ERR_PRIMARY_STEPPED_DOWN, "PrimarySteppedDown"},
+    {ERR_EXCEEDED_TIME_LIMIT, "ExceededTimeLimit"},
+    {ERR_INTERRUPTED_DUE_TO_REPL_STATE_CHANGE, "InterruptedDueToReplStateChange"},
+    {ERR_NOT_PRIMARY_OR_SECONDARY, "NotPrimaryOrSecondary"},
 };
 
 void err_init(struct err *e)

@@ -313,7 +313,7 @@ static int check_object(const bson_value_t *expr, int depth, struct err *e)
     while (bson_iter_next(&it))
         n_fields++;
     if (n_fields != 1)
-        return err_set(e, ERR_FAILED_TO_PARSE,
+        return err_set(e, 15983,
                        "an expression specification must contain exactly one field, the name of the expression. "
                        "Found %d fields",
                        n_fields);
@@ -321,14 +321,14 @@ static int check_object(const bson_value_t *expr, int depth, struct err *e)
         return 0;
     const struct agg_op *op = op_find(first);
     if (op == NULL)
-        return err_set(e, ERR_FAILED_TO_PARSE, "Unrecognized expression '%s'", first);
+        return err_set(e, ERR_INVALID_PIPELINE_OPERATOR, "Unrecognized expression '%s'", first);
     if (op->raw_fn == NULL) {
         struct agg_vals raw;
         agg_args_raw(&arg, &raw);
         int n = (int)raw.n;
         agg_vals_free(&raw);
         if (op->min_args == op->max_args && n != op->min_args)
-            return err_set(e, ERR_FAILED_TO_PARSE, "Expression %s takes exactly %d arguments. %d were passed in.",
+            return err_set(e, 16020, "Expression %s takes exactly %d arguments. %d were passed in.",
                            first, op->min_args, n);
         if (n < op->min_args || (op->max_args >= 0 && n > op->max_args))
             return err_set(e, ERR_FAILED_TO_PARSE,
@@ -402,7 +402,7 @@ static int eval_operator(const char *name, const bson_value_t *arg, const struct
     }
     const struct agg_op *op = op_find(name);
     if (op == NULL)
-        return err_set(e, ERR_FAILED_TO_PARSE, "Unrecognized expression '%s'", name);
+        return err_set(e, ERR_INVALID_PIPELINE_OPERATOR, "Unrecognized expression '%s'", name);
     if (op->raw_fn != NULL)
         return op->raw_fn(name, arg, c, out, e);
     struct agg_vals args;
@@ -413,7 +413,7 @@ static int eval_operator(const char *name, const bson_value_t *arg, const struct
     if (n < op->min_args || (op->max_args >= 0 && n > op->max_args)) {
         agg_vals_destroy_owned(&args);
         if (op->min_args == op->max_args)
-            return err_set(e, ERR_FAILED_TO_PARSE, "Expression %s takes exactly %d arguments. %d were passed in.",
+            return err_set(e, 16020, "Expression %s takes exactly %d arguments. %d were passed in.",
                            name, op->min_args, n);
         return err_set(e, ERR_FAILED_TO_PARSE,
                        "Expression %s takes at least %d arguments, and at most %d, but %d were passed in.", name,

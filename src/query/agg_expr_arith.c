@@ -4,20 +4,25 @@
  * $pow $exp $ln $log10, the expression forms of $sum $avg $min $max, and
  * $eq $ne $gt $gte $lt $lte $cmp. Numeric results follow mongod's promotion:
  * int32 op int32 stays int32 unless it overflows (then int64), int64 that
- * overflows becomes double, any double makes a double. Decimal128 inputs are
- * computed as doubles (a documented gap). null or missing operands give null. */
+ * overflows becomes double, any double makes a double, any Decimal128 makes
+ * a Decimal128 (computed exactly in decimal; doubles join it rounded to 15
+ * digits as mongod converts them). The unary math operators still compute
+ * decimals as doubles. null or missing operands give null. */
 #include "query/agg_internal.h"
+#include "query/decimal.h"
 
 #include <math.h>
 #include <string.h>
 
-enum num_kind { NUM_INT32, NUM_INT64, NUM_DOUBLE };
+/* Ordered by width: a result takes the widest kind among its operands. */
+enum num_kind { NUM_INT32, NUM_INT64, NUM_DOUBLE, NUM_DECIMAL };
 
 /* A running numeric result with mongod's widening rules. */
 struct num {
     enum num_kind kind;
     int64_t i;
     double d;
+    bson_decimal128_t dec;
 };
 
 static void num_init(struct num *n, int64_t start)
@@ -33,19 +38,42 @@ static enum num_kind kind_of(const bson_value_t *v)
         return NUM_INT32;
     if (v->value_type == BSON_TYPE_INT64)
         return NUM_INT64;
+    if (v->value_type == BSON_TYPE_DECIMAL128)
+        return NUM_DECIMAL;
     return NUM_DOUBLE;
+}
+
+static bson_decimal128_t dec_of(const bson_value_t *v)
+{
+    bson_decimal128_t d;
+    if (!decimal_from_value(v, &d))
+        d = decimal_from_int64(0);
+    return d;
+}
+
+static void num_to_decimal(struct num *n)
+{
+    if (n->kind == NUM_DOUBLE)
+        n->dec = decimal_from_double(n->d);
+    else if (n->kind != NUM_DECIMAL)
+        n->dec = decimal_from_int64(n->i);
+    n->kind = NUM_DECIMAL;
 }
 
 static void num_to_double(struct num *n)
 {
-    if (n->kind != NUM_DOUBLE)
+    if (n->kind == NUM_DECIMAL)
+        n->d = decimal_to_double(n->dec);
+    else if (n->kind != NUM_DOUBLE)
         n->d = (double)n->i;
     n->kind = NUM_DOUBLE;
 }
 
 static void num_widen(struct num *n, enum num_kind k)
 {
-    if (k == NUM_DOUBLE)
+    if (k == NUM_DECIMAL || n->kind == NUM_DECIMAL)
+        num_to_decimal(n);
+    else if (k == NUM_DOUBLE)
         num_to_double(n);
     else if (k == NUM_INT64 && n->kind == NUM_INT32)
         n->kind = NUM_INT64;
@@ -54,6 +82,10 @@ static void num_widen(struct num *n, enum num_kind k)
 static void num_add(struct num *n, const bson_value_t *v)
 {
     num_widen(n, kind_of(v));
+    if (n->kind == NUM_DECIMAL) {
+        n->dec = decimal_add(n->dec, dec_of(v));
+        return;
+    }
     if (n->kind == NUM_DOUBLE) {
         n->d += agg_val_to_double(v);
         return;
@@ -70,6 +102,10 @@ static void num_add(struct num *n, const bson_value_t *v)
 static void num_mul(struct num *n, const bson_value_t *v)
 {
     num_widen(n, kind_of(v));
+    if (n->kind == NUM_DECIMAL) {
+        n->dec = decimal_mul(n->dec, dec_of(v));
+        return;
+    }
     if (n->kind == NUM_DOUBLE) {
         n->d *= agg_val_to_double(v);
         return;
@@ -85,7 +121,10 @@ static void num_mul(struct num *n, const bson_value_t *v)
 
 static void num_result(const struct num *n, bson_value_t *out)
 {
-    if (n->kind == NUM_DOUBLE)
+    if (n->kind == NUM_DECIMAL) {
+        out->value_type = BSON_TYPE_DECIMAL128;
+        out->value.v_decimal128 = n->dec;
+    } else if (n->kind == NUM_DOUBLE)
         agg_val_double(out, n->d);
     else if (n->kind == NUM_INT32 && n->i >= INT32_MIN && n->i <= INT32_MAX)
         agg_val_int32(out, (int32_t)n->i);
@@ -127,7 +166,9 @@ static int op_add(const char *op, struct agg_vals *a, const struct agg_ctx *c, b
                            agg_val_type_name(v));
         }
     }
-    if (has_date)
+    if (has_date && n.kind == NUM_DECIMAL)
+        agg_val_date(out, (int64_t)llround(decimal_to_double(n.dec)));
+    else if (has_date)
         agg_val_date(out, n.kind == NUM_DOUBLE ? (int64_t)llround(n.d) : n.i);
     else
         num_result(&n, out);
@@ -181,7 +222,10 @@ static int op_subtract(const char *op, struct agg_vals *a, const struct agg_ctx 
     struct num n;
     num_init(&n, 0);
     num_add(&n, l);
-    if (kind_of(r) != NUM_DOUBLE && n.kind != NUM_DOUBLE) {
+    if (kind_of(r) == NUM_DECIMAL || n.kind == NUM_DECIMAL) {
+        num_to_decimal(&n);
+        n.dec = decimal_sub(n.dec, dec_of(r));
+    } else if (kind_of(r) != NUM_DOUBLE && n.kind != NUM_DOUBLE) {
         int64_t x = r->value_type == BSON_TYPE_INT32 ? r->value.v_int32 : r->value.v_int64, res;
         num_widen(&n, kind_of(r));
         if (__builtin_sub_overflow(n.i, x, &res)) {
@@ -210,6 +254,14 @@ static int op_divide(const char *op, struct agg_vals *a, const struct agg_ctx *c
     if (!agg_val_is_number(l) || !agg_val_is_number(r))
         return err_set(e, ERR_TYPE_MISMATCH, "%s only supports numeric types, not %s and %s", op,
                        agg_val_type_name(l), agg_val_type_name(r));
+    if (kind_of(l) == NUM_DECIMAL || kind_of(r) == NUM_DECIMAL) {
+        bson_decimal128_t dr = dec_of(r);
+        if (decimal_is_zero(dr))
+            return err_set(e, ERR_BAD_VALUE, "can't %s by zero", op);
+        out->value_type = BSON_TYPE_DECIMAL128;
+        out->value.v_decimal128 = decimal_div(dec_of(l), dr);
+        return 0;
+    }
     double d = agg_val_to_double(r);
     if (d == 0.0)
         return err_set(e, ERR_BAD_VALUE, "can't %s by zero", op);
@@ -230,7 +282,7 @@ static int op_mod(const char *op, struct agg_vals *a, const struct agg_ctx *c, b
                        agg_val_type_name(l), agg_val_type_name(r));
     if (agg_val_to_double(r) == 0.0)
         return err_set(e, ERR_BAD_VALUE, "can't %s by zero", op);
-    if (kind_of(l) == NUM_DOUBLE || kind_of(r) == NUM_DOUBLE) {
+    if (kind_of(l) >= NUM_DOUBLE || kind_of(r) >= NUM_DOUBLE) {
         agg_val_double(out, fmod(agg_val_to_double(l), agg_val_to_double(r)));
         return 0;
     }
@@ -349,7 +401,7 @@ static int op_pow(const char *op, struct agg_vals *a, const struct agg_ctx *c, b
         return err_set(e, ERR_BAD_VALUE, "%s cannot take a base of 0 and a negative exponent", op);
     double r = pow(bd, xd);
     /* Integer powers stay integers while exact (below 2^53). */
-    if (kind_of(b) != NUM_DOUBLE && kind_of(x) != NUM_DOUBLE && xd >= 0 && fabs(r) < 9007199254740992.0) {
+    if (kind_of(b) < NUM_DOUBLE && kind_of(x) < NUM_DOUBLE && xd >= 0 && fabs(r) < 9007199254740992.0) {
         if (kind_of(b) == NUM_INT32 && kind_of(x) == NUM_INT32)
             agg_val_int(out, llround(r));
         else
@@ -453,6 +505,11 @@ static int op_sum_avg(const char *op, struct agg_vals *a, const struct agg_ctx *
     if (strcmp(op, "$avg") == 0) {
         if (count == 0) {
             agg_val_null(out);
+            return 0;
+        }
+        if (n.kind == NUM_DECIMAL) {
+            out->value_type = BSON_TYPE_DECIMAL128;
+            out->value.v_decimal128 = decimal_div(n.dec, decimal_from_int64((int64_t)count));
             return 0;
         }
         num_to_double(&n);

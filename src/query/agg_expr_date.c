@@ -178,7 +178,7 @@ static int eval_date_arg(const char *op, const bson_value_t *arg, const struct a
         if (raw.n != 1) {
             int n = (int)raw.n;
             agg_vals_free(&raw);
-            return err_set(e, ERR_FAILED_TO_PARSE, "Expression %s takes exactly 1 arguments. %d were passed in.", op,
+            return err_set(e, 16020, "Expression %s takes exactly 1 arguments. %d were passed in.", op,
                            n);
         }
         date_expr = raw.v[0];

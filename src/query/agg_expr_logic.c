@@ -55,7 +55,7 @@ static int op_cond(const char *op, const bson_value_t *arg, const struct agg_ctx
         bson_iter_t it;
         if (bson_iter_init_from_data(&it, arg->value.v_doc.data, arg->value.v_doc.data_len) && bson_iter_next(&it) &&
             bson_iter_key(&it)[0] == '$')
-            return err_set(e, ERR_FAILED_TO_PARSE, "Expression %s takes exactly 3 arguments. 1 were passed in.", op);
+            return err_set(e, 16020, "Expression %s takes exactly 3 arguments. 1 were passed in.", op);
         for (size_t i = 0; i < 3; i++)
             agg_val_missing(&parts[i]);
         if (bson_iter_init_from_data(&it, arg->value.v_doc.data, arg->value.v_doc.data_len)) {
@@ -79,7 +79,7 @@ static int op_cond(const char *op, const bson_value_t *arg, const struct agg_ctx
         if (raw.n != 3) {
             int n = (int)raw.n;
             agg_vals_free(&raw);
-            return err_set(e, ERR_FAILED_TO_PARSE, "Expression %s takes exactly 3 arguments. %d were passed in.", op,
+            return err_set(e, 16020, "Expression %s takes exactly 3 arguments. %d were passed in.", op,
                            n);
         }
         memcpy(parts, raw.v, sizeof parts);

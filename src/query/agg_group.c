@@ -5,12 +5,15 @@
  * Accumulators: $sum $avg $min $max $first $last $push $addToSet $count
  * $mergeObjects. $sum of integers stays int32, widens to int64 on overflow
  * or int64 input, and to double once a double is seen (drivers'
- * countDocuments reads an integer `n`). $min/$max skip null and missing;
+ * countDocuments reads an integer `n`). Decimal128 inputs are summed apart,
+ * exactly, and the other numbers join them at the end, so any decimal input
+ * makes $sum/$avg a Decimal128 as in mongod. $min/$max skip null and missing;
  * $push/$addToSet skip missing. Memory is tracked so the pipeline can stop
  * at mongod's 100 MiB limit. */
 #include "query/agg_internal.h"
 
 #include "core/mem.h"
+#include "query/decimal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,8 @@ struct acc_state {
     enum sum_kind sum_kind; /* $sum/$avg/$count */
     int64_t i;
     double d;
+    bool has_dec;          /* a Decimal128 was summed into dec */
+    bson_decimal128_t dec; /* the Decimal128 inputs' exact sum */
     int64_t count;
     bool is_set;      /* $min/$max/$first/$last have a value */
     bson_value_t val; /* owned */
@@ -86,14 +91,14 @@ static bool is_operator_object(const bson_value_t *v)
 static int parse_acc(struct agg_group *g, const char *field, const bson_value_t *v, struct err *e)
 {
     if (strchr(field, '.') != NULL)
-        return err_set(e, ERR_FAILED_TO_PARSE,
+        return err_set(e, 40235,
                        "the group aggregate field name '%s' cannot be used because $group's field names cannot "
                        "contain '.'",
                        field);
     if (field[0] == '$')
-        return err_set(e, ERR_FAILED_TO_PARSE, "The field name '%s' cannot be an operator name", field);
+        return err_set(e, 40236, "The field name '%s' cannot be an operator name", field);
     if (v->value_type != BSON_TYPE_DOCUMENT)
-        return err_set(e, ERR_FAILED_TO_PARSE, "The field '%s' must be an accumulator object", field);
+        return err_set(e, 40234, "The field '%s' must be an accumulator object", field);
     bson_iter_t it;
     int n = 0;
     const char *op = NULL;
@@ -106,13 +111,13 @@ static int parse_acc(struct agg_group *g, const char *field, const bson_value_t 
             }
         }
     if (n != 1)
-        return err_set(e, ERR_FAILED_TO_PARSE, "The field '%s' must specify one accumulator", field);
+        return err_set(e, 40238, "The field '%s' must specify one accumulator", field);
     size_t k;
     for (k = 0; k < sizeof acc_names / sizeof acc_names[0]; k++)
         if (strcmp(acc_names[k].name, op) == 0)
             break;
     if (k == sizeof acc_names / sizeof acc_names[0])
-        return err_set(e, ERR_FAILED_TO_PARSE, "unknown group operator '%s'", op);
+        return err_set(e, 15952, "unknown group operator '%s'", op);
     enum acc_kind kind = acc_names[k].kind;
     if (kind == ACC_COUNT) {
         bson_iter_t sub;
@@ -139,7 +144,7 @@ static int parse_acc(struct agg_group *g, const char *field, const bson_value_t 
 int agg_group_create(const bson_value_t *spec, struct agg_group **out, struct err *e)
 {
     if (spec->value_type != BSON_TYPE_DOCUMENT)
-        return err_set(e, ERR_FAILED_TO_PARSE, "a group's fields must be specified in an object");
+        return err_set(e, 15947, "a group's fields must be specified in an object");
     struct agg_group *g = xcalloc(1, sizeof *g);
     bson_iter_t it;
     size_t n = 0;
@@ -170,7 +175,7 @@ int agg_group_create(const bson_value_t *spec, struct agg_group **out, struct er
         }
     }
     if (rc == 0 && !has_id)
-        rc = err_set(e, ERR_FAILED_TO_PARSE, "a group specification must include an _id");
+        rc = err_set(e, 15955, "a group specification must include an _id");
     if (rc < 0) {
         agg_group_destroy(g);
         return rc;
@@ -294,7 +299,12 @@ static struct group_entry *group_lookup(struct agg_group *g, bson_value_t *id)
 
 static void sum_add(struct acc_state *s, const bson_value_t *v)
 {
-    if (v->value_type == BSON_TYPE_DOUBLE || v->value_type == BSON_TYPE_DECIMAL128) {
+    if (v->value_type == BSON_TYPE_DECIMAL128) {
+        s->dec = s->has_dec ? decimal_add(s->dec, v->value.v_decimal128) : v->value.v_decimal128;
+        s->has_dec = true;
+        return;
+    }
+    if (v->value_type == BSON_TYPE_DOUBLE) {
         if (s->sum_kind != SUM_DOUBLE)
             s->d = (double)s->i;
         s->sum_kind = SUM_DOUBLE;
@@ -423,13 +433,30 @@ size_t agg_group_n_groups(const struct agg_group *g) { return g->n_groups; }
 
 size_t agg_group_mem_bytes(const struct agg_group *g) { return g->mem_bytes; }
 
+/* The whole sum once a decimal was seen: the integer part exactly, a double
+ * part with all of its binary digits (34 decimal digits), as mongod does. */
+static bson_decimal128_t sum_decimal(const struct acc_state *s)
+{
+    bson_decimal128_t rest;
+    if (s->sum_kind != SUM_DOUBLE)
+        rest = decimal_from_int64(s->i);
+    else if (s->d >= -9.2e18 && s->d <= 9.2e18 && s->d == (double)(int64_t)s->d)
+        rest = decimal_from_int64((int64_t)s->d);
+    else
+        rest = decimal_from_double_34(s->d);
+    return decimal_add(rest, s->dec);
+}
+
 static void append_result(const struct acc_spec *a, const struct acc_state *s, bson_t *out)
 {
     bson_value_t v;
     switch (a->kind) {
     case ACC_SUM:
     case ACC_COUNT:
-        if (s->sum_kind == SUM_DOUBLE)
+        if (s->has_dec) {
+            v.value_type = BSON_TYPE_DECIMAL128;
+            v.value.v_decimal128 = sum_decimal(s);
+        } else if (s->sum_kind == SUM_DOUBLE)
             agg_val_double(&v, s->d);
         else if (s->sum_kind == SUM_INT64)
             agg_val_int64(&v, s->i);
@@ -437,9 +464,12 @@ static void append_result(const struct acc_spec *a, const struct acc_state *s, b
             agg_val_int32(&v, (int32_t)s->i);
         break;
     case ACC_AVG:
-        if (s->count == 0)
+        if (s->count == 0) {
             agg_val_null(&v);
-        else
+        } else if (s->has_dec) {
+            v.value_type = BSON_TYPE_DECIMAL128;
+            v.value.v_decimal128 = decimal_div(sum_decimal(s), decimal_from_int64(s->count));
+        } else
             agg_val_double(&v, (s->sum_kind == SUM_DOUBLE ? s->d : (double)s->i) / (double)s->count);
         break;
     case ACC_MIN:

@@ -118,21 +118,21 @@ static int parse_unwind(struct stage *s, const bson_value_t *v, struct err *e)
                 free(s->index_field);
                 s->index_field = xstrdup(f);
             } else {
-                return err_set(e, ERR_FAILED_TO_PARSE, "unrecognized option to $unwind stage: %s", k);
+                return err_set(e, 28811, "unrecognized option to $unwind stage: %s", k);
             }
         }
         if (agg_val_is_missing(&path))
-            return err_set(e, ERR_FAILED_TO_PARSE, "no path specified to $unwind stage");
+            return err_set(e, 28812, "no path specified to $unwind stage");
     } else {
-        return err_set(e, ERR_FAILED_TO_PARSE,
+        return err_set(e, 15981,
                        "expected either a string or an object as specification for $unwind stage, got %s",
                        agg_val_type_name(v));
     }
     if (path.value_type != BSON_TYPE_UTF8)
-        return err_set(e, ERR_FAILED_TO_PARSE, "expected a string as the path for $unwind stage, got %s",
+        return err_set(e, 28808, "expected a string as the path for $unwind stage, got %s",
                        agg_val_type_name(&path));
     if (path.value.v_utf8.len < 2 || path.value.v_utf8.str[0] != '$')
-        return err_set(e, ERR_FAILED_TO_PARSE, "path option to $unwind stage should be prefixed with a '$': %s",
+        return err_set(e, 28818, "path option to $unwind stage should be prefixed with a '$': %s",
                        path.value.v_utf8.str);
     int rc = agg_expr_check(&path, e);
     if (rc < 0 || path.value.v_utf8.str[1] == '$')
@@ -144,11 +144,11 @@ static int parse_unwind(struct stage *s, const bson_value_t *v, struct err *e)
 static int parse_count(struct stage *s, const bson_value_t *v, struct err *e)
 {
     if (v->value_type != BSON_TYPE_UTF8 || v->value.v_utf8.len == 0)
-        return err_set(e, ERR_FAILED_TO_PARSE, "the count field must be a non-empty string");
+        return err_set(e, 40157, "the count field must be a non-empty string");
     if (v->value.v_utf8.str[0] == '$')
-        return err_set(e, ERR_FAILED_TO_PARSE, "the count field cannot be a $-prefixed path");
+        return err_set(e, 40158, "the count field cannot be a $-prefixed path");
     if (strchr(v->value.v_utf8.str, '.') != NULL)
-        return err_set(e, ERR_FAILED_TO_PARSE, "the count field cannot contain '.'");
+        return err_set(e, 40160, "the count field cannot contain '.'");
     s->path = xstrdup(v->value.v_utf8.str);
     return 0;
 }
@@ -166,7 +166,7 @@ static int parse_replace_root(struct stage *s, const char *name, const bson_valu
         if (rc < 0)
             return rc;
         if (agg_val_is_missing(&nr))
-            return err_set(e, ERR_FAILED_TO_PARSE, "no newRoot specified for the $replaceRoot stage");
+            return err_set(e, 40231, "no newRoot specified for the $replaceRoot stage");
         expr = &nr;
     }
     int rc = agg_expr_check(expr, e);
@@ -203,7 +203,7 @@ static int parse_stage(struct pipeline *p, const bson_value_t *spec, struct err 
                 v = *bson_iter_value(&it);
             }
     if (n_fields != 1)
-        return err_set(e, ERR_FAILED_TO_PARSE, "A pipeline stage specification object must contain exactly one field.");
+        return err_set(e, 40323, "A pipeline stage specification object must contain exactly one field.");
     struct stage *s = &p->stages[p->n_stages];
     memset(s, 0, sizeof *s);
     agg_val_missing(&s->expr);
@@ -212,7 +212,7 @@ static int parse_stage(struct pipeline *p, const bson_value_t *spec, struct err 
         s->kind = ST_MATCH;
         s->name = "$match";
         if (v.value_type != BSON_TYPE_DOCUMENT)
-            return err_set(e, ERR_FAILED_TO_PARSE, "the match filter must be an expression in an object");
+            return err_set(e, 15959, "the match filter must be an expression in an object");
         bson_t view;
         if (!bson_init_static(&view, v.value.v_doc.data, v.value.v_doc.data_len))
             return err_set(e, ERR_INVALID_BSON, "$match: invalid BSON filter");
@@ -240,11 +240,11 @@ static int parse_stage(struct pipeline *p, const bson_value_t *spec, struct err 
         s->kind = ST_SORT;
         s->name = "$sort";
         if (v.value_type != BSON_TYPE_DOCUMENT)
-            return err_set(e, ERR_FAILED_TO_PARSE, "the $sort key specification must be an object");
+            return err_set(e, 15973, "the $sort key specification must be an object");
         bson_t spec_doc;
         bson_init_static(&spec_doc, v.value.v_doc.data, v.value.v_doc.data_len);
         if (bson_count_keys(&spec_doc) == 0)
-            return err_set(e, ERR_FAILED_TO_PARSE, "$sort stage must have at least one sort key");
+            return err_set(e, 15976, "$sort stage must have at least one sort key");
         rc = sort_spec_create(&spec_doc, &s->sort, e);
     } else if (strcmp(name, "$skip") == 0 || strcmp(name, "$limit") == 0) {
         bool is_skip = name[2] == 'k';
@@ -252,10 +252,10 @@ static int parse_stage(struct pipeline *p, const bson_value_t *spec, struct err 
         s->name = is_skip ? "$skip" : "$limit";
         rc = parse_int_arg(s->name, &v, &s->n, e);
         if (rc == 0 && is_skip && s->n < 0)
-            rc = err_set(e, ERR_FAILED_TO_PARSE, "invalid argument to $skip stage: Expected a non-negative number in: $skip: %lld",
+            rc = err_set(e, 15956, "invalid argument to $skip stage: Expected a non-negative number in: $skip: %lld",
                          (long long)s->n);
         if (rc == 0 && !is_skip && s->n <= 0)
-            rc = err_set(e, ERR_FAILED_TO_PARSE, "the limit must be positive");
+            rc = err_set(e, 15958, "the limit must be positive");
     } else if (strcmp(name, "$group") == 0) {
         s->kind = ST_GROUP;
         s->name = "$group";
@@ -315,7 +315,7 @@ static int parse_stage(struct pipeline *p, const bson_value_t *spec, struct err 
     } else if (is_known_unsupported(name)) {
         return err_set(e, ERR_NOT_IMPLEMENTED, "%s is not supported by this server yet", name);
     } else {
-        return err_set(e, ERR_FAILED_TO_PARSE, "Unrecognized pipeline stage name: '%s'", name);
+        return err_set(e, 40324, "Unrecognized pipeline stage name: '%s'", name);
     }
     if (rc == 0)
         p->n_stages++;
@@ -534,6 +534,25 @@ static int unwind_doc(struct pipeline *p, size_t i, struct stage *s, const bson_
     return rc;
 }
 
+/* A value as mongod prints it in messages: relaxed JSON, MISSING when absent. */
+static char *value_json(const bson_value_t *v)
+{
+    if (agg_val_is_missing(v))
+        return bson_strdup("MISSING");
+    bson_t tmp = BSON_INITIALIZER;
+    bson_append_value(&tmp, "v", 1, v);
+    char *json = bson_as_relaxed_extended_json(&tmp, NULL);
+    bson_destroy(&tmp);
+    /* json is { "v" : <value> }: keep <value> */
+    const char *start = json ? strstr(json, ": ") : NULL;
+    size_t len = start ? strlen(start + 2) : 0;
+    char *out = bson_strdup(start && len >= 2 ? start + 2 : "?");
+    if (start && len >= 2)
+        out[len - 2] = '\0';
+    bson_free(json);
+    return out;
+}
+
 static int push(struct pipeline *p, size_t i, const bson_t *doc, struct err *e)
 {
     if (i == p->n_stages)
@@ -561,10 +580,12 @@ static int push(struct pipeline *p, size_t i, const bson_t *doc, struct err *e)
             return rc;
         if (v.value_type != BSON_TYPE_DOCUMENT) {
             char *json = bson_as_relaxed_extended_json(doc, NULL);
-            rc = err_set(e, ERR_BAD_VALUE,
-                         "'newRoot' expression must evaluate to an object, but resulting value was: %s. Type of "
+            char *val = value_json(&v);
+            rc = err_set(e, 40228,
+                         "'newRoot' expression must evaluate to an object, but resulting value was: %.200s. Type of "
                          "resulting value: '%s'. Input document: %.200s",
-                         agg_val_is_missing(&v) ? "MISSING" : agg_val_type_name(&v), agg_val_type_name(&v), json);
+                         val, agg_val_type_name(&v), json);
+            bson_free(val);
             bson_free(json);
             bson_value_destroy(&v);
             return rc;

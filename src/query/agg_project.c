@@ -144,7 +144,7 @@ static int parse_spec(struct agg_proj *p, struct pnode *n, const bson_value_t *s
         else {
             rc = agg_expr_check(v, e);
             if (rc < 0) {
-                err_prefix(e, "Invalid %s :: caused by", p->stage_name);
+                err_prefix(e, "Invalid %s :: caused by :", p->stage_name); /* reads "caused by :: " */
                 return rc;
             }
             rc = tree_insert(p, n, path, PN_EXPR, v, e);

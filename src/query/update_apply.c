@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "query/agg.h"
 #include "query/bsonval.h"
+#include "query/decimal.h"
 #include "query/update_internal.h"
 
 #include <errno.h>
@@ -101,8 +102,21 @@ static int arith_error(struct uctx *c, const struct uop *op, const struct unode 
     return rc;
 }
 
+/* A number as a Decimal128 for $inc/$mul: integers exactly, doubles with
+ * all of their binary digits (34 decimal digits), as mongod's update does. */
+static bson_decimal128_t decimal_of(const bson_value_t *v)
+{
+    if (v->value_type == BSON_TYPE_DOUBLE)
+        return decimal_from_double_34(v->value.v_double);
+    bson_decimal128_t d;
+    if (!decimal_from_value(v, &d))
+        d = decimal_from_int64(0);
+    return d;
+}
+
 /* Numeric promotion as mongod: int32 op int32 widens to int64 on overflow,
- * anything with a double is a double, int64 overflow is an error. */
+ * anything with a double is a double, anything with a Decimal128 is a
+ * Decimal128, int64 overflow is an error. */
 static int apply_arith(struct uctx *c, const struct uop *op, struct uslot *s)
 {
     struct unode *cur = uslot_get(s);
@@ -134,9 +148,11 @@ static int apply_arith(struct uctx *c, const struct uop *op, struct uslot *s)
         return rc;
     }
     const bson_value_t *a = &cur->val;
-    if (a->value_type == BSON_TYPE_DECIMAL128 || arg->value_type == BSON_TYPE_DECIMAL128)
-        return err_set(c->e, ERR_NOT_IMPLEMENTED, "%s with decimal128 values is not supported", op->name);
-    if (a->value_type == BSON_TYPE_DOUBLE || arg->value_type == BSON_TYPE_DOUBLE) {
+    if (a->value_type == BSON_TYPE_DECIMAL128 || arg->value_type == BSON_TYPE_DECIMAL128) {
+        bson_decimal128_t x = decimal_of(a), y = decimal_of(arg);
+        res.value_type = BSON_TYPE_DECIMAL128;
+        res.value.v_decimal128 = is_mul ? decimal_mul(x, y) : decimal_add(x, y);
+    } else if (a->value_type == BSON_TYPE_DOUBLE || arg->value_type == BSON_TYPE_DOUBLE) {
         double x = bsonval_as_double(a), y = bsonval_as_double(arg);
         res.value_type = BSON_TYPE_DOUBLE;
         res.value.v_double = is_mul ? x * y : x + y;

@@ -229,7 +229,7 @@ TEST(match_filters_documents)
 TEST(match_reports_bad_filters)
 {
     CHECK(strncmp(run("[{'$match':{'a':{'$bogus':1}}}]", "[]"), "ERR 2:", 6) == 0);
-    CHECK_EQ_STR(run("[{'$match':5}]", "[]"), "ERR 9: the match filter must be an expression in an object");
+    CHECK_EQ_STR(run("[{'$match':5}]", "[]"), "ERR 15959: the match filter must be an expression in an object");
 }
 
 TEST(leading_match_is_exposed_to_the_planner)
@@ -295,7 +295,7 @@ TEST(project_rejects_bad_specs)
                  "ERR 9: Invalid $project :: caused by :: An empty sub-projection is not a valid value. Found "
                  "empty object at path");
     CHECK_EQ_STR(run("[{'$project':{'a':{'$foo':1}}}]", "[]"),
-                 "ERR 9: Invalid $project :: caused by: Unrecognized expression '$foo'");
+                 "ERR 168: Invalid $project :: caused by :: Unrecognized expression '$foo'");
 }
 
 TEST(add_fields_and_set_replace_in_place_and_append)
@@ -326,8 +326,8 @@ TEST(sort_orders_stably_and_rejects_bad_specs)
                  "{'_id':4},{'_id':2},{'_id':1},{'_id':3}");
     CHECK_EQ_STR(run("[{'$sort':{'age':-1}},{'$project':{'_id':1}}]", people),
                  "{'_id':3},{'_id':1},{'_id':2},{'_id':4}");
-    CHECK_EQ_STR(run("[{'$sort':{}}]", "[]"), "ERR 9: $sort stage must have at least one sort key");
-    CHECK_EQ_STR(run("[{'$sort':1}]", "[]"), "ERR 9: the $sort key specification must be an object");
+    CHECK_EQ_STR(run("[{'$sort':{}}]", "[]"), "ERR 15976: $sort stage must have at least one sort key");
+    CHECK_EQ_STR(run("[{'$sort':1}]", "[]"), "ERR 15973: the $sort key specification must be an object");
     CHECK(strncmp(run("[{'$sort':{'a':2}}]", "[]"), "ERR ", 4) == 0);
 }
 
@@ -344,7 +344,7 @@ TEST(sort_then_limit_keeps_the_top_documents)
 TEST(skip_and_limit_page_and_validate)
 {
     CHECK_EQ_STR(run("[{'$skip':1},{'$limit':2},{'$project':{'_id':1}}]", people), "{'_id':2},{'_id':3}");
-    CHECK_EQ_STR(run("[{'$limit':0}]", "[]"), "ERR 9: the limit must be positive");
+    CHECK_EQ_STR(run("[{'$limit':0}]", "[]"), "ERR 15958: the limit must be positive");
     CHECK(strstr(run("[{'$skip':-1}]", "[]"), "non-negative") != NULL);
     CHECK(strstr(run("[{'$limit':'x'}]", "[]"), "Expected a number") != NULL);
     CHECK_EQ_STR(run("[{'$limit':2.0},{'$project':{'_id':1}}]", people), "{'_id':1},{'_id':2}");
@@ -418,19 +418,19 @@ TEST(group_min_max_skip_nulls_and_push_skips_missing)
 
 TEST(group_rejects_bad_specs)
 {
-    CHECK_EQ_STR(run("[{'$group':{'n':{'$sum':1}}}]", "[]"), "ERR 9: a group specification must include an _id");
-    CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':{'$bogus':1}}}]", "[]"), "ERR 9: unknown group operator '$bogus'");
-    CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':5}}]", "[]"), "ERR 9: The field 'n' must be an accumulator object");
+    CHECK_EQ_STR(run("[{'$group':{'n':{'$sum':1}}}]", "[]"), "ERR 15955: a group specification must include an _id");
+    CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':{'$bogus':1}}}]", "[]"), "ERR 15952: unknown group operator '$bogus'");
+    CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':5}}]", "[]"), "ERR 40234: The field 'n' must be an accumulator object");
     CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':{'$sum':1,'$avg':1}}}]", "[]"),
-                 "ERR 9: The field 'n' must specify one accumulator");
+                 "ERR 40238: The field 'n' must specify one accumulator");
     CHECK_EQ_STR(run("[{'$group':{'_id':1,'a.b':{'$sum':1}}}]", "[]"),
-                 "ERR 9: the group aggregate field name 'a.b' cannot be used because $group's field names cannot "
+                 "ERR 40235: the group aggregate field name 'a.b' cannot be used because $group's field names cannot "
                  "contain '.'");
     CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':{'$sum':[1,2]}}}]", "[]"),
                  "ERR 9: The $sum accumulator is a unary operator");
     CHECK_EQ_STR(run("[{'$group':{'_id':1,'n':{'$count':{'x':1}}}}]", "[]"),
                  "ERR 9: $count takes no arguments, i.e. $count: {}");
-    CHECK_EQ_STR(run("[{'$group':5}]", "[]"), "ERR 9: a group's fields must be specified in an object");
+    CHECK_EQ_STR(run("[{'$group':5}]", "[]"), "ERR 15947: a group's fields must be specified in an object");
 }
 
 TEST(blocking_stages_fail_past_the_memory_limit)
@@ -458,8 +458,10 @@ TEST(unwind_expands_arrays_with_options)
     CHECK_EQ_STR(run("[{'$unwind':'$a.b'}]", "[{'_id':1,'a':{'b':[1,2],'c':3}}]"),
                  "{'_id':1,'a':{'b':1,'c':3}},{'_id':1,'a':{'b':2,'c':3}}");
     CHECK_EQ_STR(run("[{'$unwind':'$a'}]", "[{'_id':1,'a':null}]"), "");
-    CHECK_EQ_STR(run("[{'$unwind':'a'}]", "[]"), "ERR 9: path option to $unwind stage should be prefixed with a '$': a");
-    CHECK_EQ_STR(run("[{'$unwind':{'path':'$a','bogus':1}}]", "[]"), "ERR 9: unrecognized option to $unwind stage: bogus");
+    CHECK_EQ_STR(run("[{'$unwind':'a'}]", "[]"),
+                 "ERR 28818: path option to $unwind stage should be prefixed with a '$': a");
+    CHECK_EQ_STR(run("[{'$unwind':{'path':'$a','bogus':1}}]", "[]"),
+                 "ERR 28811: unrecognized option to $unwind stage: bogus");
     CHECK_EQ_STR(run("[{'$unwind':{'path':'$a','preserveNullAndEmptyArrays':1}}]", "[]"),
                  "ERR 9: expected a boolean for the preserveNullAndEmptyArrays option to $unwind stage, got int");
 }
@@ -468,9 +470,9 @@ TEST(count_stage_counts_and_validates)
 {
     CHECK_EQ_STR(run_ex("[{'$match':{'city':'rome'}},{'$count':'n'}]", people, true), "{'n':{'$numberInt':'2'}}");
     CHECK_EQ_STR(run("[{'$count':'n'}]", "[]"), "");
-    CHECK_EQ_STR(run("[{'$count':''}]", "[]"), "ERR 9: the count field must be a non-empty string");
-    CHECK_EQ_STR(run("[{'$count':'$n'}]", "[]"), "ERR 9: the count field cannot be a $-prefixed path");
-    CHECK_EQ_STR(run("[{'$count':'a.b'}]", "[]"), "ERR 9: the count field cannot contain '.'");
+    CHECK_EQ_STR(run("[{'$count':''}]", "[]"), "ERR 40157: the count field must be a non-empty string");
+    CHECK_EQ_STR(run("[{'$count':'$n'}]", "[]"), "ERR 40158: the count field cannot be a $-prefixed path");
+    CHECK_EQ_STR(run("[{'$count':'a.b'}]", "[]"), "ERR 40160: the count field cannot contain '.'");
 }
 
 TEST(sort_by_count_groups_and_orders_by_count)
@@ -486,16 +488,22 @@ TEST(replace_root_and_replace_with_promote_documents)
     CHECK_EQ_STR(run("[{'$replaceRoot':{'newRoot':'$a'}}]", "[{'_id':1,'a':{'x':1}}]"), "{'x':1}");
     CHECK_EQ_STR(run("[{'$replaceWith':{'k':'$_id'}}]", "[{'_id':1,'a':{'x':1}}]"), "{'k':1}");
     CHECK(strstr(run("[{'$replaceRoot':{'newRoot':'$nope'}}]", "[{'_id':1}]"),
-                 "ERR 2: 'newRoot' expression must evaluate to an object, but resulting value was: MISSING") != NULL);
+                 "ERR 40228: 'newRoot' expression must evaluate to an object, but resulting value was: "
+                 "MISSING") != NULL);
+    CHECK(strstr(run("[{'$replaceRoot':{'newRoot':'$a'}}]", "[{'_id':1,'a':5}]"),
+                 "ERR 40228: 'newRoot' expression must evaluate to an object, but resulting value was: 5. Type of "
+                 "resulting value: 'int'.") != NULL);
+    CHECK(strstr(run("[{'$replaceWith':'$a'}]", "[{'_id':1,'a':'s'}]"),
+                 "but resulting value was: \"s\". Type of resulting value: 'string'") != NULL);
     CHECK_EQ_STR(run("[{'$replaceRoot':{'root':'$a'}}]", "[]"), "ERR 9: $replaceRoot found an unknown argument: root");
 }
 
 TEST(stage_documents_need_exactly_one_known_field)
 {
     CHECK_EQ_STR(run("[{'$match':{},'$limit':1}]", "[]"),
-                 "ERR 9: A pipeline stage specification object must contain exactly one field.");
-    CHECK_EQ_STR(run("[{}]", "[]"), "ERR 9: A pipeline stage specification object must contain exactly one field.");
-    CHECK_EQ_STR(run("[{'$foo':1}]", "[]"), "ERR 9: Unrecognized pipeline stage name: '$foo'");
+                 "ERR 40323: A pipeline stage specification object must contain exactly one field.");
+    CHECK_EQ_STR(run("[{}]", "[]"), "ERR 40323: A pipeline stage specification object must contain exactly one field.");
+    CHECK_EQ_STR(run("[{'$foo':1}]", "[]"), "ERR 40324: Unrecognized pipeline stage name: '$foo'");
     CHECK_EQ_STR(run("[5]", "[]"), "ERR 14: Each element of the 'pipeline' array must be an object");
 }
 
@@ -577,7 +585,7 @@ TEST(literals_objects_and_arrays_evaluate)
     CHECK_EQ_STR(eval("{'$literal':'$a'}", "{'a':1}"), "{'r':'$a'}");
     CHECK_EQ_STR(eval("{'x':'$a','y':{'z':'$nope'}}", "{'a':1}"), "{'r':{'x':1,'y':{}}}");
     CHECK_EQ_STR(eval("['$a','$nope',3]", "{'a':1}"), "{'r':[1,null,3]}");
-    CHECK_EQ_STR(eval("{'$foo':1}", "{}"), "ERR 9: Unrecognized expression '$foo'");
+    CHECK_EQ_STR(eval("{'$foo':1}", "{}"), "ERR 168: Unrecognized expression '$foo'");
     CHECK(strstr(eval("{'$add':[1],'$sub':1}", "{}"), "exactly one field") != NULL);
 }
 
@@ -636,7 +644,7 @@ TEST(arithmetic_operators_compute)
     CHECK_EQ_STR(eval("{'$pow':[2,10]}", "{}"), "{'r':1024}");
     CHECK_EQ_STR(eval("{'$multiply':['a',2]}", "{}"), "ERR 14: $multiply only supports numeric types, not string");
     CHECK_EQ_STR(eval("{'$abs':'x'}", "{}"), "ERR 14: $abs only supports numeric types, not string");
-    CHECK_EQ_STR(eval("{'$abs':[1,2]}", "{}"), "ERR 9: Expression $abs takes exactly 1 arguments. 2 were passed in.");
+    CHECK_EQ_STR(eval("{'$abs':[1,2]}", "{}"), "ERR 16020: Expression $abs takes exactly 1 arguments. 2 were passed in.");
 }
 
 TEST(comparisons_use_the_bson_order)
@@ -650,7 +658,7 @@ TEST(comparisons_use_the_bson_order)
     CHECK_EQ_STR(eval("{'$lte':[3,2]}", "{}"), "{'r':false}");
     CHECK_EQ_STR(eval("{'$cmp':[1,2]}", "{}"), "{'r':-1}");
     CHECK_EQ_STR(eval("{'$cmp':['b','a']}", "{}"), "{'r':1}");
-    CHECK_EQ_STR(eval("{'$eq':[1]}", "{}"), "ERR 9: Expression $eq takes exactly 2 arguments. 1 were passed in.");
+    CHECK_EQ_STR(eval("{'$eq':[1]}", "{}"), "ERR 16020: Expression $eq takes exactly 2 arguments. 1 were passed in.");
 }
 
 TEST(boolean_and_conditional_operators)
@@ -826,9 +834,10 @@ TEST(expression_arity_is_checked_at_parse_time)
 {
     /* even with no input documents the pipeline is refused */
     CHECK_EQ_STR(run("[{'$project':{'x':{'$divide':[1]}}}]", "[]"),
-                 "ERR 9: Invalid $project :: caused by: Expression $divide takes exactly 2 arguments. 1 were passed "
+                 "ERR 16020: Invalid $project :: caused by :: Expression $divide takes exactly 2 arguments. 1 were "
+                 "passed "
                  "in.");
-    CHECK_EQ_STR(run("[{'$group':{'_id':{'$bogus':1}}}]", "[]"), "ERR 9: Unrecognized expression '$bogus'");
+    CHECK_EQ_STR(run("[{'$group':{'_id':{'$bogus':1}}}]", "[]"), "ERR 168: Unrecognized expression '$bogus'");
 }
 
 TEST(deeply_nested_expressions_are_refused_not_crashing)
@@ -854,6 +863,45 @@ TEST(deeply_nested_expressions_are_refused_not_crashing)
     bson_destroy(cur);
     bson_destroy(&out);
     CHECK_EQ_STR(eval("{'$abs':{'$abs':{'$abs':-2}}}", "{}"), "{'r':2}");
+}
+
+TEST(decimal_arithmetic_stays_decimal)
+{
+    const char *doc = "{'d':{'$numberDecimal':'1.5'},'i':2,'f':0.5}";
+    CHECK_EQ_STR(eval("{'$add':['$d','$i']}", doc), "{'r':{'$numberDecimal':'3.5'}}");
+    CHECK_EQ_STR(eval("{'$add':['$i','$f','$d']}", doc), "{'r':{'$numberDecimal':'4.00000000000000'}}");
+    CHECK_EQ_STR(eval("{'$subtract':['$i','$d']}", doc), "{'r':{'$numberDecimal':'0.5'}}");
+    CHECK_EQ_STR(eval("{'$subtract':['$d','$f']}", doc), "{'r':{'$numberDecimal':'1.000000000000000'}}");
+    CHECK_EQ_STR(eval("{'$multiply':['$d','$i',3]}", doc), "{'r':{'$numberDecimal':'9.0'}}");
+    CHECK_EQ_STR(eval("{'$divide':['$d','$i']}", doc), "{'r':{'$numberDecimal':'0.75'}}");
+    CHECK_EQ_STR(eval("{'$divide':[1,{'$numberDecimal':'3'}]}", doc),
+                 "{'r':{'$numberDecimal':'0.3333333333333333333333333333333333'}}");
+    CHECK_EQ_STR(eval("{'$divide':['$i',{'$numberDecimal':'0.00'}]}", doc), "ERR 2: can't $divide by zero");
+    CHECK_EQ_STR(eval("{'$add':['$d',null]}", doc), "{'r':null}");
+    CHECK_EQ_STR(eval("{'$sum':['$d','$i','x']}", doc), "{'r':{'$numberDecimal':'3.5'}}");
+    CHECK_EQ_STR(eval("{'$avg':['$d','$i']}", doc), "{'r':{'$numberDecimal':'1.75'}}");
+    /* operators still computed in double accept decimals without misreading them */
+    CHECK_EQ_STR(eval("{'$mod':[{'$numberDecimal':'7'},2]}", doc), "{'r':1.0}");
+    CHECK_EQ_STR(eval("{'$pow':[{'$numberDecimal':'2'},3]}", doc), "{'r':8.0}");
+    CHECK_EQ_STR(eval("{'$add':[{'$date':'2020-01-01T00:00:00Z'},{'$numberDecimal':'1000.4'}]}", doc),
+                 "{'r':{'$date':'2020-01-01T00:00:01Z'}}");
+}
+
+TEST(group_sum_and_avg_of_decimals_are_decimal)
+{
+    const char *docs = "[{'v':{'$numberDecimal':'1.5'}},{'v':2},{'v':'x'},{}]";
+    CHECK_EQ_STR(run("[{'$group':{'_id':null,'s':{'$sum':'$v'},'a':{'$avg':'$v'}}}]", docs),
+                 "{'_id':null,'s':{'$numberDecimal':'3.5'},'a':{'$numberDecimal':'1.75'}}");
+    CHECK_EQ_STR(run("[{'$group':{'_id':null,'s':{'$sum':'$v'}}}]",
+                     "[{'v':{'$numberDecimal':'0.1'}},{'v':{'$numberDecimal':'0.2'}},{'v':0.5}]"),
+                 "{'_id':null,'s':{'$numberDecimal':'0.8'}}");
+    CHECK_EQ_STR(run("[{'$group':{'_id':null,'s':{'$sum':'$v'}}}]",
+                     "[{'v':{'$numberDecimal':'1'}},{'v':0.1}]"),
+                 "{'_id':null,'s':{'$numberDecimal':'1.100000000000000005551115123125783'}}");
+    CHECK_EQ_STR(run("[{'$group':{'_id':null,'a':{'$avg':'$v'}}}]", "[{'v':1},{'v':2}]"), "{'_id':null,'a':1.5}");
+    CHECK_EQ_STR(run("[{'$group':{'_id':null,'a':{'$avg':'$v'}}}]",
+                     "[{'v':{'$numberDecimal':'1'}},{'v':{'$numberDecimal':'2'}},{'v':{'$numberDecimal':'2'}}]"),
+                 "{'_id':null,'a':{'$numberDecimal':'1.666666666666666666666666666666667'}}");
 }
 
 int main(void)
@@ -901,5 +949,7 @@ int main(void)
     RUN(now_variable_uses_the_run_clock);
     RUN(expression_arity_is_checked_at_parse_time);
     RUN(deeply_nested_expressions_are_refused_not_crashing);
+    RUN(decimal_arithmetic_stays_decimal);
+    RUN(group_sum_and_avg_of_decimals_are_decimal);
     return test_report();
 }
