@@ -265,6 +265,8 @@ int cmd_find(struct cmd_ctx *ctx)
     if ((rc = store_coll_find(ctx->txn, ctx->req->db, coll, &ci, &ctx->err)) < 0)
         goto fail;
     if (!ci) {
+        if (spec)
+            sort_spec_destroy(spec);
         cursor_destroy(c);
         reply_empty(ctx, ns);
         return 0;
