@@ -44,6 +44,10 @@ int pipeline_run(struct pipeline *p, struct agg_source *src, agg_emit_cb emit, v
  * when the result is "missing"). */
 int agg_expr_eval_append(const bson_value_t *expr, const bson_t *doc, bson_t *out, const char *key, struct err *e);
 
+/* Validates an expression at parse time (operator names, field paths, shape),
+ * so a bad expression fails even when no document is ever evaluated. */
+int agg_expr_check(const bson_value_t *expr, struct err *e);
+
 /* Runs the update-pipeline stages ($set/$addFields/$unset/$project/
  * $replaceRoot/$replaceWith) of a pipeline over one document. */
 int pipeline_apply_to_doc(struct pipeline *p, const bson_t *doc, bson_t *out, struct err *e);

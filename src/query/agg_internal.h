@@ -9,6 +9,7 @@
 #define TALLY_AGG_INTERNAL_H
 
 #include "core/err.h"
+#include "query/agg.h"
 
 #include <bson/bson.h>
 #include <stdbool.h>
@@ -84,8 +85,6 @@ void agg_vals_destroy_owned(struct agg_vals *a);               /* destroys every
 void agg_vals_free(struct agg_vals *a);                        /* frees the list only (borrowed values) */
 
 /* --- expressions (agg_expr.c) --- */
-/* Validates an expression at parse time: operator names, field paths, shape. */
-int agg_expr_check(const bson_value_t *expr, struct err *e);
 /* Evaluates expr; *out is owned by the caller (missing when the value is). */
 int agg_expr_eval(const bson_value_t *expr, const struct agg_ctx *c, bson_value_t *out, struct err *e);
 /* Evaluates a dotted path ("a.b", no '$') against a document, with array

@@ -4,8 +4,8 @@
  * operator and reports unknown ones as BadValue "unknown operator: $foo"),
  * then evaluated against many documents. Supported: $eq $ne $gt $gte $lt $lte
  * $in $nin, $and $or $nor $not, $exists $type, $all $elemMatch $size, $regex
- * (with $options, and BSON regex values), $mod, $comment, $expr is refused
- * with NotImplemented; dotted paths traverse arrays as MongoDB does. */
+ * (with $options, and BSON regex values), $mod, $comment, $expr (aggregation
+ * expressions, evaluated per document), the $bits* operators; dotted paths traverse arrays as MongoDB does. */
 #ifndef TALLY_MATCH_H
 #define TALLY_MATCH_H
 

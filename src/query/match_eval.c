@@ -5,10 +5,12 @@
  * of an array value ({a: 2} matches {a: [1, 2]}); comparisons only match
  * values of the operand's canonical type (type bracketing); a missing field
  * compares as null. Evaluation never fails: all validation happened in
- * match_parse.c. Also tracks, for the positional "$", the index of the first
+ * match_parse.c; the one exception, a $expr whose evaluation fails on a
+ * document (say $divide by zero), makes that document not match. Also tracks, for the positional "$", the index of the first
  * array element through which a condition matched. */
 #include "query/match_int.h"
 
+#include "query/agg.h"
 #include "query/bsonval.h"
 
 #include <math.h>
@@ -77,6 +79,47 @@ static int64_t to_int64(const bson_value_t *v)
     return (int64_t)d;
 }
 
+/* mongod's coerceToBool: false, null, undefined, missing and numeric zero
+ * are false; everything else (NaN, "", [], {}) is true. */
+static bool expr_truthy(const bson_value_t *v)
+{
+    switch (v->value_type) {
+    case BSON_TYPE_EOD:
+    case BSON_TYPE_NULL:
+    case BSON_TYPE_UNDEFINED: return false;
+    case BSON_TYPE_BOOL: return v->value.v_bool;
+    case BSON_TYPE_INT32: return v->value.v_int32 != 0;
+    case BSON_TYPE_INT64: return v->value.v_int64 != 0;
+    case BSON_TYPE_DOUBLE: return v->value.v_double != 0.0;
+    case BSON_TYPE_DECIMAL128: {
+        /* Zero is a coefficient of only zero digits ("0", "-0.00", "0E+5");
+         * NaN and Infinity spell themselves with letters, so are true. */
+        char buf[BSON_DECIMAL128_STRING];
+        bson_decimal128_to_string(&v->value.v_decimal128, buf);
+        for (const char *c = buf; *c && *c != 'E'; c++)
+            if ((*c >= '1' && *c <= '9') || *c == 'N' || *c == 'I')
+                return true;
+        return false;
+    }
+    default: return true;
+    }
+}
+
+static bool eval_expr(const struct mnode *n, const bson_t *doc)
+{
+    bson_t out = BSON_INITIALIZER;
+    struct err e;
+    err_init(&e);
+    bool ok = false;
+    bson_iter_t it;
+    /* Nothing is appended when the result is missing: that is false. */
+    if (agg_expr_eval_append(&n->value, doc, &out, "v", &e) == 0 && bson_iter_init_find(&it, &out, "v"))
+        ok = expr_truthy(bson_iter_value(&it));
+    err_clear(&e);
+    bson_destroy(&out);
+    return ok;
+}
+
 static int type_bit_of(bson_type_t t)
 {
     if (t == BSON_TYPE_MINKEY)
@@ -135,6 +178,10 @@ static bool pred(const struct mnode *n, const bson_value_t *v, int *elem)
             return n->mod_remainder == 0;
         return to_int64(v) % n->mod_divisor == n->mod_remainder;
     }
+    case MN_BITS_ALL_SET:
+    case MN_BITS_ANY_SET:
+    case MN_BITS_ALL_CLEAR:
+    case MN_BITS_ANY_CLEAR: return match_bits_test(n, v);
     case MN_ELEM_VALUE:
     case MN_ELEM_OBJECT: {
         if (v->value_type != BSON_TYPE_ARRAY)
@@ -192,7 +239,11 @@ static bool expands_arrays(enum mnode_kind kind)
     case MN_IN:
     case MN_TYPE:
     case MN_REGEX:
-    case MN_MOD: return true;
+    case MN_MOD:
+    case MN_BITS_ALL_SET:
+    case MN_BITS_ANY_SET:
+    case MN_BITS_ALL_CLEAR:
+    case MN_BITS_ANY_CLEAR: return true;
     default: return false;
     }
 }
@@ -290,6 +341,7 @@ static bool eval_node(const struct mnode *n, const bson_t *doc, int *pos)
         return true;
     case MN_NOT: return !mnode_eval(n->children[0], doc, NULL);
     case MN_FALSE: return false;
+    case MN_EXPR: return eval_expr(n, doc);
     default: return eval_leaf(n, doc, pos);
     }
 }

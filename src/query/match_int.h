@@ -30,6 +30,11 @@ enum mnode_kind {
     MN_MOD,          /* mod_divisor, mod_remainder */
     MN_ELEM_VALUE,   /* an array element satisfies every child (path-less leaves) */
     MN_ELEM_OBJECT,  /* an array element (a document) matches children[0] */
+    MN_EXPR,         /* $expr: value is the aggregation expression; path NULL */
+    MN_BITS_ALL_SET,   /* bit_positions */
+    MN_BITS_ANY_SET,   /* bit_positions */
+    MN_BITS_ALL_CLEAR, /* bit_positions */
+    MN_BITS_ANY_CLEAR, /* bit_positions */
 };
 
 /* Bits of mnode.type_mask: BSON type codes 1..19 as themselves, plus: */
@@ -55,6 +60,8 @@ struct mnode {
     char *re_flags;   /* owned */
     int64_t mod_divisor;
     int64_t mod_remainder;
+    uint32_t *bit_positions; /* owned; each < 2^31, as mongod requires */
+    int n_bit_positions;
 };
 
 struct matcher {
@@ -63,6 +70,11 @@ struct matcher {
 };
 
 void mnode_free(struct mnode *n);
+/* match_bits.c: the node kind for a bitwise operator name (MN_AND when op
+ * is none); filling n->bit_positions from the mask v; testing one value. */
+enum mnode_kind match_bits_kind(const char *op);
+int match_bits_parse(struct mnode *n, const char *op, const bson_value_t *v, struct err *e);
+bool match_bits_test(const struct mnode *n, const bson_value_t *v);
 bool mnode_eval(const struct mnode *n, const bson_t *doc, int *pos);
 
 #endif

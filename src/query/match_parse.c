@@ -8,6 +8,7 @@
 #include "query/match_int.h"
 
 #include "core/mem.h"
+#include "query/agg.h"
 #include "query/bsonval.h"
 
 #include <math.h>
@@ -49,6 +50,7 @@ void mnode_free(struct mnode *n)
         pcre2_code_free(n->re);
     free(n->re_pattern);
     free(n->re_flags);
+    free(n->bit_positions);
     free(n);
 }
 
@@ -108,7 +110,9 @@ static int regex_node(const char *path, const char *pattern, const char *flags, 
     return 0;
 }
 
-static int parse_filter(const uint8_t *data, uint32_t len, struct mnode *and_node, int depth, struct err *e);
+/* allow_expr is false inside $elemMatch: $expr sees only the whole document. */
+static int parse_filter(const uint8_t *data, uint32_t len, struct mnode *and_node, int depth, bool allow_expr,
+                        struct err *e);
 static int parse_ops(const char *path, const bson_value_t *ops, struct mnode *and_node, int depth, struct err *e);
 
 static int check_depth(int depth, struct err *e)
@@ -120,7 +124,7 @@ static int check_depth(int depth, struct err *e)
 }
 
 static int parse_logical(const char *op, const bson_value_t *v, enum mnode_kind kind, struct mnode *parent,
-                         int depth, struct err *e)
+                         int depth, bool allow_expr, struct err *e)
 {
     if (v->value_type != BSON_TYPE_ARRAY)
         return err_set(e, ERR_BAD_VALUE, "%s must be an array", op);
@@ -135,7 +139,7 @@ static int parse_logical(const char *op, const bson_value_t *v, enum mnode_kind 
         }
         const bson_value_t *c = bson_iter_value(&it);
         struct mnode *child = node_new(MN_AND, NULL);
-        int rc = parse_filter(c->value.v_doc.data, c->value.v_doc.data_len, child, depth + 1, e);
+        int rc = parse_filter(c->value.v_doc.data, c->value.v_doc.data_len, child, depth + 1, allow_expr, e);
         if (rc) {
             mnode_free(child);
             mnode_free(n);
@@ -153,9 +157,8 @@ static int parse_logical(const char *op, const bson_value_t *v, enum mnode_kind 
 
 static bool is_not_implemented_op(const char *op)
 {
-    static const char *const ops[] = {"$expr", "$where", "$text", "$geoWithin", "$geoIntersects", "$near",
-                                      "$nearSphere", "$within", "$jsonSchema", "$bitsAllSet", "$bitsAllClear",
-                                      "$bitsAnySet", "$bitsAnyClear", "$sampleRate", NULL};
+    static const char *const ops[] = {"$where",       "$text",  "$geoWithin",  "$geoIntersects", "$near",
+                                      "$nearSphere", "$within", "$jsonSchema", "$sampleRate",    NULL};
     for (int i = 0; ops[i]; i++)
         if (strcmp(op, ops[i]) == 0)
             return true;
@@ -164,7 +167,21 @@ static bool is_not_implemented_op(const char *op)
 
 /* Parses the fields of a filter document, adding one node per condition to
  * and_node (conditions on one field are flattened into it too). */
-static int parse_filter(const uint8_t *data, uint32_t len, struct mnode *and_node, int depth, struct err *e)
+static int parse_expr(const bson_value_t *v, bool allow_expr, struct mnode *and_node, struct err *e)
+{
+    if (!allow_expr)
+        return err_set(e, ERR_BAD_VALUE, "$expr can only be applied to the top-level document");
+    int rc = agg_expr_check(v, e);
+    if (rc < 0)
+        return rc;
+    struct mnode *n = node_new(MN_EXPR, NULL);
+    n->value = *v;
+    node_add(and_node, n);
+    return 0;
+}
+
+static int parse_filter(const uint8_t *data, uint32_t len, struct mnode *and_node, int depth, bool allow_expr,
+                        struct err *e)
 {
     int rc = check_depth(depth, e);
     if (rc)
@@ -177,13 +194,15 @@ static int parse_filter(const uint8_t *data, uint32_t len, struct mnode *and_nod
         const bson_value_t *v = bson_iter_value(&it);
         if (key[0] == '$') {
             if (strcmp(key, "$and") == 0)
-                rc = parse_logical(key, v, MN_AND, and_node, depth, e);
+                rc = parse_logical(key, v, MN_AND, and_node, depth, allow_expr, e);
             else if (strcmp(key, "$or") == 0)
-                rc = parse_logical(key, v, MN_OR, and_node, depth, e);
+                rc = parse_logical(key, v, MN_OR, and_node, depth, allow_expr, e);
             else if (strcmp(key, "$nor") == 0)
-                rc = parse_logical(key, v, MN_NOR, and_node, depth, e);
+                rc = parse_logical(key, v, MN_NOR, and_node, depth, allow_expr, e);
             else if (strcmp(key, "$comment") == 0)
                 rc = 0;
+            else if (strcmp(key, "$expr") == 0)
+                rc = parse_expr(v, allow_expr, and_node, e);
             else if (is_not_implemented_op(key))
                 rc = err_set(e, ERR_NOT_IMPLEMENTED, "%s is not supported by this server", key);
             else
@@ -403,7 +422,7 @@ static int parse_elem_match(const char *path, const bson_value_t *v, int depth, 
         n = node_new(MN_ELEM_OBJECT, path);
         struct mnode *child = node_new(MN_AND, NULL);
         node_add(n, child);
-        rc = parse_filter(v->value.v_doc.data, v->value.v_doc.data_len, child, depth + 1, e);
+        rc = parse_filter(v->value.v_doc.data, v->value.v_doc.data_len, child, depth + 1, false, e);
     }
     if (rc) {
         mnode_free(n);
@@ -579,6 +598,13 @@ static int parse_ops(const char *path, const bson_value_t *ops, struct mnode *an
             rc = parse_elem_match(path, v, depth, &n, e);
         } else if (strcmp(op, "$not") == 0) {
             rc = parse_not(path, v, and_node, depth, e);
+        } else if (match_bits_kind(op) != MN_AND) {
+            n = node_new(match_bits_kind(op), path);
+            rc = match_bits_parse(n, op, v, e);
+            if (rc) {
+                mnode_free(n);
+                return rc;
+            }
         } else if (strcmp(op, "$regex") == 0) {
             regex_v = *v;
             regex = &regex_v;
@@ -614,7 +640,7 @@ int matcher_create(const bson_t *filter, struct matcher **out, struct err *e)
     struct matcher *m = xcalloc(1, sizeof *m);
     m->filter = bson_copy(filter);
     m->root = node_new(MN_AND, NULL);
-    int rc = parse_filter(bson_get_data(m->filter), m->filter->len, m->root, 0, e);
+    int rc = parse_filter(bson_get_data(m->filter), m->filter->len, m->root, 0, true, e);
     if (rc) {
         matcher_destroy(m);
         return rc;

@@ -6,11 +6,15 @@
  * subdocuments the way mongod does. Guarantees mongod's rules: inclusion and
  * exclusion never mix (except _id, included by default), $slice keeps other
  * fields unless the projection is an inclusion, $elemMatch and "a.$" make it
- * an inclusion. Literal values ({a: "x"}) are supported on top-level fields
- * only; aggregation expressions belong to agg's $project. */
+ * an inclusion. Since 4.4 any other value is a computed field, as in agg's
+ * $project: an aggregation expression ({$add: [...]}, "$path") or a literal
+ * ("x", null, [1, "$a"]), evaluated against the whole document with
+ * agg_expr_eval_append; computed fields count as inclusions, follow a
+ * document's own fields, and turn a scalar on their path into a subdocument. */
 #include "query/project.h"
 
 #include "core/mem.h"
+#include "query/agg.h"
 #include "query/bsonval.h"
 #include "query/match.h"
 
@@ -24,7 +28,7 @@ enum pnode_action {
     PA_SLICE,
     PA_ELEM_MATCH,
     PA_POSITIONAL,
-    PA_LITERAL,
+    PA_EXPR,
 };
 
 struct pnode {
@@ -34,13 +38,14 @@ struct pnode {
     int64_t slice_limit;  /* PA_SLICE: elements to keep */
     bool has_slice_skip;
     struct matcher *elem_matcher; /* PA_ELEM_MATCH: {"x": {$elemMatch: ...}} */
-    bson_value_t literal;         /* PA_LITERAL: borrows from projection.spec */
+    bson_value_t expr;            /* PA_EXPR: borrows from projection.spec */
+    bool has_computed;            /* this node or a descendant is PA_EXPR */
     struct pnode **children;
     int n_children;
 };
 
 struct projection {
-    bson_t *spec; /* owned copy, literals borrow from it */
+    bson_t *spec; /* owned copy, expressions borrow from it */
     struct pnode *root;
     bool is_inclusion;
     bool is_id_excluded;
@@ -161,12 +166,33 @@ static int parse_operator(const char *path, const bson_value_t *v, struct pnode 
     }
     if (strcmp(op, "$meta") == 0)
         return err_set(e, ERR_NOT_IMPLEMENTED, "$meta projection is not supported by this server");
-    return err_set(e, ERR_NOT_IMPLEMENTED,
-                   "expression %s in a find projection is not supported by this server; use aggregate", op);
+    leaf->action = PA_EXPR;
+    leaf->expr = *v;
+    return agg_expr_check(v, e);
+}
+
+/* Marks every node on path as leading to a computed field. */
+static void mark_computed(struct pnode *root, const char *path)
+{
+    struct pnode *n = root;
+    const char *p = path;
+    for (;;) {
+        n->has_computed = true;
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        n = pnode_child(n, p, len);
+        if (!n)
+            return;
+        if (!dot) {
+            n->has_computed = true;
+            return;
+        }
+        p = dot + 1;
+    }
 }
 
 struct parse_state {
-    int n_included;    /* non-_id inclusions, positional, elemMatch, literals */
+    int n_included;    /* non-_id inclusions, positional, elemMatch, computed fields */
     int n_excluded;    /* non-_id exclusions */
     int n_positional;
 };
@@ -222,8 +248,10 @@ static int parse_spec(struct projection *p, const uint8_t *data, uint32_t len, c
             st->n_included++;
         } else if (rc == 0 && v->value_type == BSON_TYPE_DOCUMENT) {
             rc = parse_operator(path, v, leaf, e);
-            if (leaf->action == PA_ELEM_MATCH)
+            if (leaf->action == PA_ELEM_MATCH || leaf->action == PA_EXPR)
                 st->n_included++;
+            if (leaf->action == PA_EXPR)
+                mark_computed(p->root, path);
         } else if (rc == 0 && (bsonval_is_number(v) || v->value_type == BSON_TYPE_BOOL)) {
             bool is_on = v->value_type == BSON_TYPE_BOOL ? v->value.v_bool : bsonval_as_double(v) != 0;
             leaf->action = is_on ? PA_INCLUDE : PA_EXCLUDE;
@@ -235,19 +263,20 @@ static int parse_spec(struct projection *p, const uint8_t *data, uint32_t len, c
                 st->n_excluded++;
             }
         } else if (rc == 0) {
-            if (strchr(path, '.'))
-                rc = err_set(e, ERR_NOT_IMPLEMENTED, "literal values on dotted paths in a find projection are "
-                                                     "not supported by this server; use aggregate");
-            leaf->action = PA_LITERAL;
-            leaf->literal = *v;
+            /* Strings ("$a" or a literal), arrays, null, dates...: an
+             * expression whose value is the field's. */
+            leaf->action = PA_EXPR;
+            leaf->expr = *v;
+            rc = agg_expr_check(v, e);
+            mark_computed(p->root, path);
             st->n_included++;
         }
         if (rc == 0 && st->n_included && st->n_excluded) {
             /* mongod codes 31253 / 31254: whichever kind came second is named. */
             if (leaf && leaf->action == PA_EXCLUDE)
-                rc = err_set(e, ERR_BAD_VALUE, "Cannot do exclusion on field %s in inclusion projection", path);
+                rc = err_set(e, 31254, "Cannot do exclusion on field %s in inclusion projection", path);
             else
-                rc = err_set(e, ERR_BAD_VALUE, "Cannot do inclusion on field %s in exclusion projection", path);
+                rc = err_set(e, 31253, "Cannot do inclusion on field %s in exclusion projection", path);
         }
         bson_free(path);
         if (rc)
@@ -340,23 +369,31 @@ static bool append_single_element(const char *key, const bson_value_t *arr, int 
 
 struct apply_ctx {
     const struct projection *p;
+    const bson_t *root; /* expressions see the whole document */
     int positional_index;
     struct err *e;
 };
 
 static int apply_doc(struct apply_ctx *c, const struct pnode *n, const uint8_t *data, uint32_t len, bool is_top,
                      bson_t *out);
+static int append_computed(struct apply_ctx *c, const struct pnode *n, const uint8_t *data, uint32_t len,
+                           bson_t *out);
+
+static const uint8_t empty_doc[5] = {5, 0, 0, 0, 0};
 
 /* Applies interior node n to a value: subdocuments recurse, arrays map over
- * their elements, scalars survive only in an exclusion. */
+ * their elements, scalars survive only in an exclusion, or become a
+ * subdocument of n's computed fields. */
 static int apply_value(struct apply_ctx *c, const struct pnode *n, const char *key, const bson_value_t *v,
                        bson_t *out)
 {
     bson_t child;
     int rc = 0;
-    if (v->value_type == BSON_TYPE_DOCUMENT) {
+    if (v->value_type == BSON_TYPE_DOCUMENT || (v->value_type != BSON_TYPE_ARRAY && n->has_computed)) {
+        bool is_doc = v->value_type == BSON_TYPE_DOCUMENT;
         bson_append_document_begin(out, key, -1, &child);
-        rc = apply_doc(c, n, v->value.v_doc.data, v->value.v_doc.data_len, false, &child);
+        rc = apply_doc(c, n, is_doc ? v->value.v_doc.data : empty_doc, is_doc ? v->value.v_doc.data_len : 5,
+                       false, &child);
         bson_append_document_end(out, &child);
         return rc;
     }
@@ -374,7 +411,7 @@ static int apply_value(struct apply_ctx *c, const struct pnode *n, const char *k
             char buf[16];
             const char *k;
             bson_uint32_to_string(w, &k, buf, sizeof buf);
-            if (ev->value_type == BSON_TYPE_DOCUMENT || ev->value_type == BSON_TYPE_ARRAY) {
+            if (ev->value_type == BSON_TYPE_DOCUMENT || ev->value_type == BSON_TYPE_ARRAY || n->has_computed) {
                 rc = apply_value(c, n, k, ev, &child);
                 w++;
             } else if (!c->p->is_inclusion) {
@@ -421,7 +458,7 @@ static int apply_leaf(struct apply_ctx *c, const struct pnode *n, const char *ke
                            "Executor error during find command :: caused by :: positional operator '.$' "
                            "couldn't find a matching element in the array");
         return 0;
-    case PA_LITERAL: return 0; /* appended after the document's own fields */
+    case PA_EXPR: return 0; /* appended after the document's own fields */
     case PA_NONE: return apply_value(c, n, key, v, out);
     }
     return 0;
@@ -451,10 +488,33 @@ static int apply_doc(struct apply_ctx *c, const struct pnode *n, const uint8_t *
         if (rc)
             return rc;
     }
-    if (is_top) {
-        for (int i = 0; i < n->n_children; i++)
-            if (n->children[i]->action == PA_LITERAL)
-                bson_append_value(out, n->children[i]->name, -1, &n->children[i]->literal);
+    return append_computed(c, n, data, len, out);
+}
+
+/* After a document's own fields: n's computed fields in spec order, and the
+ * paths to deeper ones that the document lacks ({"x.y": 1} on {} gives
+ * {x: {y: 1}}). Paths the document has were handled in document order. */
+static int append_computed(struct apply_ctx *c, const struct pnode *n, const uint8_t *data, uint32_t len,
+                           bson_t *out)
+{
+    if (!n->has_computed)
+        return 0;
+    for (int i = 0; i < n->n_children; i++) {
+        const struct pnode *k = n->children[i];
+        int rc = 0;
+        if (k->action == PA_EXPR) {
+            rc = agg_expr_eval_append(&k->expr, c->root, out, k->name, c->e);
+        } else if (k->action == PA_NONE && k->has_computed) {
+            bson_iter_t it;
+            if (bson_iter_init_from_data(&it, data, len) && bson_iter_find_w_len(&it, k->name, (int)strlen(k->name)))
+                continue;
+            bson_t child;
+            bson_append_document_begin(out, k->name, -1, &child);
+            rc = apply_doc(c, k, empty_doc, 5, false, &child);
+            bson_append_document_end(out, &child);
+        }
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -462,6 +522,6 @@ static int apply_doc(struct apply_ctx *c, const struct pnode *n, const uint8_t *
 int projection_apply(const struct projection *p, const bson_t *doc, int positional_index, bson_t *out,
                      struct err *e)
 {
-    struct apply_ctx c = {p, positional_index, e};
+    struct apply_ctx c = {p, doc, positional_index, e};
     return apply_doc(&c, p->root, bson_get_data(doc), doc->len, true, out);
 }

@@ -2,8 +2,9 @@
  *
  * Inclusion and exclusion (never mixed, except _id), dotted paths through
  * arrays, $slice, $elemMatch, and the positional "a.$" form (resolved with the
- * index the matcher reports). Aggregation expressions in projections are
- * handled by agg ($project), not here. */
+ * index the matcher reports), and computed fields: any other value is an
+ * aggregation expression ("$a", {$add: [...]}, literals) evaluated with agg
+ * and counted as an inclusion, as find does since MongoDB 4.4. */
 #ifndef TALLY_PROJECT_H
 #define TALLY_PROJECT_H
 

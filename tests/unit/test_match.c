@@ -298,8 +298,12 @@ TEST(invalid_filters_are_rejected_with_mongod_messages)
     CHECK_EQ_STR(msg, "unknown operator: $foo");
     CHECK_EQ_INT(create_error("{\"$foo\": 1}", msg, sizeof msg), -ERR_BAD_VALUE);
     CHECK(strncmp(msg, "unknown top level operator: $foo", 32) == 0);
-    CHECK_EQ_INT(create_error("{\"$expr\": {\"$eq\": [1, 1]}}", msg, sizeof msg), -ERR_NOT_IMPLEMENTED);
-    CHECK(strstr(msg, "$expr") != NULL);
+    CHECK_EQ_INT(create_error("{\"$expr\": {\"$nope\": [1, 1]}}", msg, sizeof msg), -ERR_INVALID_PIPELINE_OPERATOR);
+    CHECK_EQ_STR(msg, "Unrecognized expression '$nope'");
+    CHECK_EQ_INT(create_error("{\"a\": {\"$elemMatch\": {\"$expr\": true}}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK_EQ_STR(msg, "$expr can only be applied to the top-level document");
+    CHECK_EQ_INT(create_error("{\"a\": {\"$expr\": true}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK_EQ_STR(msg, "unknown operator: $expr");
     CHECK_EQ_INT(create_error("{\"$where\": \"1\"}", msg, sizeof msg), -ERR_NOT_IMPLEMENTED);
     CHECK_EQ_INT(create_error("{\"$text\": {\"$search\": \"x\"}}", msg, sizeof msg), -ERR_NOT_IMPLEMENTED);
     CHECK_EQ_INT(create_error("{\"a\": {\"$geoWithin\": {}}}", msg, sizeof msg), -ERR_NOT_IMPLEMENTED);
@@ -323,6 +327,149 @@ TEST(invalid_filters_are_rejected_with_mongod_messages)
     CHECK_EQ_INT(create_error("{\"a\": {\"$elemMatch\": 1}}", msg, sizeof msg), -ERR_BAD_VALUE);
     CHECK_EQ_INT(create_error("{\"a\": {\"$all\": 1}}", msg, sizeof msg), -ERR_BAD_VALUE);
     CHECK_EQ_INT(create_error("{\"a\": {\"$in\": [{\"$gt\": 1}]}}", msg, sizeof msg), -ERR_BAD_VALUE);
+}
+
+TEST(expr_compares_fields_of_the_same_document)
+{
+    M("{\"$expr\": {\"$gt\": [\"$a\", \"$b\"]}}", "{\"a\": 5, \"b\": 3}");
+    N("{\"$expr\": {\"$gt\": [\"$a\", \"$b\"]}}", "{\"a\": 1, \"b\": 3}");
+    M("{\"$expr\": {\"$eq\": [\"$a.b\", 2]}, \"c\": 1}", "{\"a\": {\"b\": 2}, \"c\": 1}");
+    N("{\"$expr\": {\"$eq\": [\"$a.b\", 2]}, \"c\": 1}", "{\"a\": {\"b\": 2}, \"c\": 2}");
+    M("{\"$or\": [{\"$expr\": false}, {\"c\": 1}]}", "{\"c\": 1}");
+    N("{\"$or\": [{\"$expr\": false}, {\"c\": 2}]}", "{\"c\": 1}");
+    N("{\"$nor\": [{\"$expr\": {\"$eq\": [\"$c\", 1]}}]}", "{\"c\": 1}");
+    M("{\"$expr\": {\"$lt\": [{\"$add\": [\"$a\", \"$b\"]}, 10]}}", "{\"a\": 4, \"b\": 5}");
+}
+
+TEST(expr_truthiness_follows_mongod)
+{
+    N("{\"$expr\": \"$a\"}", "{\"a\": 0}");
+    N("{\"$expr\": \"$a\"}", "{\"a\": 0.0}");
+    N("{\"$expr\": \"$a\"}", "{\"a\": {\"$numberLong\": \"0\"}}");
+    N("{\"$expr\": \"$a\"}", "{\"a\": {\"$numberDecimal\": \"-0.00\"}}");
+    N("{\"$expr\": \"$a\"}", "{\"a\": null}");
+    N("{\"$expr\": \"$a\"}", "{\"a\": false}");
+    N("{\"$expr\": \"$a\"}", "{}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": {\"$numberDecimal\": \"0.01\"}}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": {\"$numberDecimal\": \"NaN\"}}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": {\"$numberDouble\": \"NaN\"}}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": \"\"}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": []}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": {}}");
+    M("{\"$expr\": \"$a\"}", "{\"a\": -1}");
+    M("{\"$expr\": true}", "{}");
+    N("{\"$expr\": null}", "{}");
+    M("{\"$expr\": {\"x\": 0}}", "{}");
+}
+
+TEST(expr_that_fails_on_a_document_does_not_match_it)
+{
+    N("{\"$expr\": {\"$gt\": [{\"$divide\": [1, \"$z\"]}, 0]}}", "{\"z\": 0}");
+    M("{\"$expr\": {\"$gt\": [{\"$divide\": [1, \"$z\"]}, 0]}}", "{\"z\": 2}");
+}
+
+TEST(bounds_and_id_point_ignore_expr)
+{
+    bson_t *f = json("{\"$expr\": {\"$eq\": [\"$a\", 1]}, \"a\": 1}");
+    struct matcher *m;
+    struct err e;
+    err_init(&e);
+    CHECK_EQ_INT(matcher_create(f, &m, &e), 0);
+    struct match_bound b[4];
+    CHECK_EQ_INT(matcher_bounds_for_path(m, "a", b, 4), 1);
+    CHECK_EQ_STR(b[0].op, "$eq");
+    matcher_destroy(m);
+    bson_destroy(f);
+    f = json("{\"_id\": 5, \"$expr\": true}");
+    CHECK_EQ_INT(matcher_create(f, &m, &e), 0);
+    bson_value_t id;
+    CHECK(!matcher_is_id_point(m, &id));
+    matcher_destroy(m);
+    bson_destroy(f);
+}
+
+/* 0x0A: bits 1 and 3. */
+#define BIN_0A "{\"$binary\": {\"base64\": \"Cg==\", \"subType\": \"00\"}}"
+
+TEST(bitwise_operators_test_integers_by_positions_and_masks)
+{
+    const char *ten = "{\"f\": 10}", *six = "{\"f\": 6}";
+    M("{\"f\": {\"$bitsAllSet\": [1, 3]}}", ten);
+    N("{\"f\": {\"$bitsAllSet\": [1, 3]}}", six);
+    M("{\"f\": {\"$bitsAnySet\": 4}}", six);
+    N("{\"f\": {\"$bitsAnySet\": 4}}", ten);
+    M("{\"f\": {\"$bitsAllClear\": [0]}}", ten);
+    M("{\"f\": {\"$bitsAllClear\": [0]}}", six);
+    M("{\"f\": {\"$bitsAnyClear\": [3]}}", six);
+    N("{\"f\": {\"$bitsAnyClear\": [3]}}", ten);
+    M("{\"f\": {\"$bitsAllSet\": 10}}", ten);
+    N("{\"f\": {\"$bitsAllSet\": 11}}", ten);
+    M("{\"f\": {\"$bitsAllClear\": 5}}", ten);
+    M("{\"f\": {\"$bitsAllSet\": " BIN_0A "}}", ten);
+    N("{\"f\": {\"$bitsAllSet\": " BIN_0A "}}", six);
+    /* No positions: "all" holds, "any" does not. */
+    M("{\"f\": {\"$bitsAllSet\": []}}", ten);
+    M("{\"f\": {\"$bitsAllClear\": 0}}", ten);
+    N("{\"f\": {\"$bitsAnySet\": []}}", ten);
+    N("{\"f\": {\"$bitsAnyClear\": 0}}", ten);
+    M("{\"f\": {\"$not\": {\"$bitsAllSet\": [0]}}}", ten);
+}
+
+TEST(bitwise_operators_use_twos_complement_and_integral_values_only)
+{
+    M("{\"f\": {\"$bitsAllSet\": [0, 5, 63, 64, 1000]}}", "{\"f\": -1}");
+    N("{\"f\": {\"$bitsAnyClear\": [0, 200]}}", "{\"f\": -1}");
+    M("{\"f\": {\"$bitsAllSet\": [1, 63, 100]}}", "{\"f\": -2}");
+    N("{\"f\": {\"$bitsAnySet\": [0]}}", "{\"f\": -2}");
+    M("{\"f\": {\"$bitsAllClear\": [63, 200]}}", "{\"f\": 1}");
+    M("{\"f\": {\"$bitsAllSet\": [40]}}", "{\"f\": {\"$numberLong\": \"1099511627776\"}}");
+    M("{\"f\": {\"$bitsAllSet\": [1, 3]}}", "{\"f\": 10.0}");
+    M("{\"f\": {\"$bitsAllSet\": [1, 3]}}", "{\"f\": {\"$numberDecimal\": \"10\"}}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{\"f\": 10.5}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{\"f\": {\"$numberDouble\": \"NaN\"}}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{\"f\": 1e300}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{\"f\": \"10\"}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{\"f\": null}");
+    N("{\"f\": {\"$bitsAllClear\": [0]}}", "{}");
+    /* Array fields: any element may match. */
+    M("{\"f\": {\"$bitsAllSet\": [1, 3]}}", "{\"f\": [1, \"x\", 10]}");
+    N("{\"f\": {\"$bitsAllSet\": [1, 3]}}", "{\"f\": [1, 6]}");
+    M("{\"g.f\": {\"$bitsAnySet\": [2]}}", "{\"g\": [{\"f\": 1}, {\"f\": 6}]}");
+    M("{\"f\": {\"$elemMatch\": {\"$bitsAllSet\": [1, 3], \"$gt\": 10}}}", "{\"f\": [10, 26]}");
+    N("{\"f\": {\"$elemMatch\": {\"$bitsAllSet\": [1, 3], \"$gt\": 30}}}", "{\"f\": [10, 26]}");
+}
+
+TEST(bitwise_operators_test_bindata_fields_little_endian)
+{
+    const char *doc = "{\"f\": " BIN_0A "}";
+    M("{\"f\": {\"$bitsAllSet\": [1, 3]}}", doc);
+    M("{\"f\": {\"$bitsAllSet\": 10}}", doc);
+    N("{\"f\": {\"$bitsAnySet\": [0, 2, 4]}}", doc);
+    M("{\"f\": {\"$bitsAllClear\": [0, 8, 100]}}", doc);
+    M("{\"f\": {\"$bitsAnyClear\": [9]}}", doc);
+    /* 0x00 0x01: bit 8 is bit 0 of the second byte. */
+    M("{\"f\": {\"$bitsAllSet\": [8]}}", "{\"f\": {\"$binary\": {\"base64\": \"AAE=\", \"subType\": \"00\"}}}");
+    M("{\"f\": {\"$bitsAllSet\": " BIN_0A "}}", doc);
+}
+
+TEST(bitwise_operators_reject_bad_masks)
+{
+    char msg[ERR_MSG_MAX];
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAllSet\": -1}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "$bitsAllSet") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnySet\": 1.5}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "Expected an integer") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAllClear\": \"x\"}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "takes an Array, a number, or a BinData") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnyClear\": [-1]}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "bit positions cannot be negative") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnyClear\": [1.5]}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "bit positions must be an integer") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnyClear\": [\"a\"]}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "bit positions must be an integer") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnyClear\": [2147483648]}}", msg, sizeof msg), -ERR_BAD_VALUE);
+    CHECK(strstr(msg, "32-bit signed integer") != NULL);
+    CHECK_EQ_INT(create_error("{\"f\": {\"$bitsAnyClear\": [2147483647, 2.0]}}", msg, sizeof msg), 0);
 }
 
 static bson_t *nest_and(int depth)
@@ -453,6 +600,14 @@ int main(void)
     RUN(mod_matches_numbers_by_truncated_remainder);
     RUN(dotted_paths_traverse_subdocuments_arrays_and_indexes);
     RUN(invalid_filters_are_rejected_with_mongod_messages);
+    RUN(expr_compares_fields_of_the_same_document);
+    RUN(expr_truthiness_follows_mongod);
+    RUN(expr_that_fails_on_a_document_does_not_match_it);
+    RUN(bounds_and_id_point_ignore_expr);
+    RUN(bitwise_operators_test_integers_by_positions_and_masks);
+    RUN(bitwise_operators_use_twos_complement_and_integral_values_only);
+    RUN(bitwise_operators_test_bindata_fields_little_endian);
+    RUN(bitwise_operators_reject_bad_masks);
     RUN(deeply_nested_filters_fail_cleanly);
     RUN(positional_index_names_the_first_matching_array_element);
     RUN(bounds_report_plain_top_level_conditions_only);

@@ -77,8 +77,12 @@ TEST(dotted_paths_map_over_arrays_of_subdocuments)
 
 TEST(mixing_inclusion_and_exclusion_is_an_error_with_mongod_text)
 {
-    P("{\"a\": 1, \"b\": 0}", D, "ERR 2: Cannot do exclusion on field b in inclusion projection");
-    P("{\"a\": 0, \"b\": 1}", D, "ERR 2: Cannot do inclusion on field b in exclusion projection");
+    P("{\"a\": 1, \"b\": 0}", D, "ERR 31254: Cannot do exclusion on field b in inclusion projection");
+    P("{\"a\": 0, \"b\": 1}", D, "ERR 31253: Cannot do inclusion on field b in exclusion projection");
+    P("{\"a\": \"$b\", \"e\": 0}", D, "ERR 31254: Cannot do exclusion on field e in inclusion projection");
+    P("{\"e\": 0, \"a\": {\"$literal\": 1}}", D, "ERR 31253: Cannot do inclusion on field a in exclusion projection");
+    P("{\"b\": {\"c\": 0, \"d\": 1}}", D, "ERR 31253: Cannot do inclusion on field b.d in exclusion projection");
+    P("{\"_id\": 0, \"a\": 0, \"k\": \"x\"}", D, "ERR 31253: Cannot do inclusion on field k in exclusion projection");
     P("{\"a\": 1, \"a.b\": 1}", D, "ERR 2: Path collision at a.b");
     P("{\"$a\": 1}", D, "ERR 2: FieldPath field names may not start with '$'. Given: $a");
     P("{\"a\": {\"$meta\": \"textScore\"}}", D, "ERR 238: $meta projection is not supported by this server");
@@ -117,11 +121,48 @@ TEST(positional_projection_uses_the_matcher_index)
     CHECK_EQ_STR(proj("{\"a.$\": 1}", D, 0, buf, sizeof buf), "{ \"_id\" : 1, \"a\" : 1 }");
 }
 
-TEST(literal_values_add_top_level_fields)
+TEST(literal_values_add_fields_after_the_documents_own)
 {
     P("{\"a\": 1, \"k\": \"lit\"}", D, "{ \"_id\" : 1, \"a\" : 1, \"k\" : \"lit\" }");
-    P("{\"x.y\": \"lit\"}", D,
-      "ERR 238: literal values on dotted paths in a find projection are not supported by this server; use aggregate");
+    P("{\"k\": \"lit\", \"a\": 1}", D, "{ \"_id\" : 1, \"a\" : 1, \"k\" : \"lit\" }");
+    P("{\"k\": null, \"_id\": 0}", D, "{ \"k\" : null }");
+    P("{\"k\": [1, \"$a\", \"s\"], \"_id\": 0}", D, "{ \"k\" : [ 1, 1, \"s\" ] }");
+    P("{\"x.y\": \"lit\"}", D, "{ \"_id\" : 1, \"x\" : { \"y\" : \"lit\" } }");
+    P("{\"x\": {\"y\": \"lit\", \"z\": \"$a\"}, \"_id\": 0}", D, "{ \"x\" : { \"y\" : \"lit\", \"z\" : 1 } }");
+}
+
+TEST(expressions_are_evaluated_against_the_whole_document)
+{
+    P("{\"n\": \"$b.c\", \"lit\": {\"$literal\": 5}, \"_id\": 0}", D, "{ \"n\" : 2, \"lit\" : 5 }");
+    P("{\"s\": {\"$add\": [\"$a\", \"$b.d\", 10]}, \"_id\": 0}", D, "{ \"s\" : 14 }");
+    P("{\"a\": {\"$multiply\": [\"$a\", 7]}}", D, "{ \"_id\" : 1, \"a\" : 7 }");
+    P("{\"b.sum\": {\"$add\": [\"$b.c\", \"$b.d\"]}, \"_id\": 0}", D, "{ \"b\" : { \"sum\" : 5 } }");
+    P("{\"b.c\": 1, \"b.k\": \"$a\", \"_id\": 0}", D, "{ \"b\" : { \"c\" : 2, \"k\" : 1 } }");
+    P("{\"d\": {\"$literal\": {\"$x\": 1}}, \"_id\": 0}", D, "{ \"d\" : { \"$x\" : 1 } }");
+    P("{\"r\": \"$$ROOT.a\", \"_id\": 0}", D, "{ \"r\" : 1 }");
+    /* A missing result leaves the field out, as in $project. */
+    P("{\"m\": \"$nope\", \"_id\": 0}", D, "{ }");
+}
+
+TEST(computed_subfields_map_over_arrays_and_replace_scalars)
+{
+    const char *doc = "{\"_id\": 1, \"a\": [{\"b\": 1, \"c\": 2}, 7, [{\"b\": 4}]], \"s\": 3}";
+    P("{\"a.k\": {\"$literal\": 0}, \"_id\": 0}", doc, "{ \"a\" : [ { \"k\" : 0 }, { \"k\" : 0 }, [ { \"k\" : 0 } ] ] }");
+    P("{\"a.b\": 1, \"a.k\": \"x\", \"_id\": 0}", doc,
+      "{ \"a\" : [ { \"b\" : 1, \"k\" : \"x\" }, { \"k\" : \"x\" }, [ { \"b\" : 4, \"k\" : \"x\" } ] ] }");
+    P("{\"s.t\": \"$s\", \"_id\": 0}", doc, "{ \"s\" : { \"t\" : 3 } }");
+}
+
+TEST(invalid_or_failing_expressions_are_errors)
+{
+    P("{\"x\": {\"$nope\": 1}}", D, "ERR 168: Unrecognized expression '$nope'");
+    char buf[2048];
+    const char *got = proj("{\"x\": \"$\"}", D, -1, buf, sizeof buf);
+    CHECK(strncmp(got, "ERR ", 4) == 0);
+    CHECK(strstr(got, "'$' by itself is not a valid FieldPath") != NULL);
+    got = proj("{\"x\": {\"$divide\": [1, 0]}}", D, -1, buf, sizeof buf);
+    CHECK(strncmp(got, "ERR ", 4) == 0);
+    CHECK(strstr(got, "divide by zero") != NULL);
 }
 
 int main(void)
@@ -133,6 +174,9 @@ int main(void)
     RUN(slice_keeps_other_fields_unless_inclusion);
     RUN(elem_match_returns_the_first_matching_element_only);
     RUN(positional_projection_uses_the_matcher_index);
-    RUN(literal_values_add_top_level_fields);
+    RUN(literal_values_add_fields_after_the_documents_own);
+    RUN(expressions_are_evaluated_against_the_whole_document);
+    RUN(computed_subfields_map_over_arrays_and_replace_scalars);
+    RUN(invalid_or_failing_expressions_are_errors);
     return test_report();
 }
