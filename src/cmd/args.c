@@ -4,39 +4,17 @@
  * yields the same TypeMismatch error naming the command and the field. */
 #include "cmd/args.h"
 
+#include "query/bsonval.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-static const char *type_name(bson_type_t t)
-{
-    switch (t) {
-    case BSON_TYPE_DOUBLE: return "double";
-    case BSON_TYPE_UTF8: return "string";
-    case BSON_TYPE_DOCUMENT: return "object";
-    case BSON_TYPE_ARRAY: return "array";
-    case BSON_TYPE_BINARY: return "binData";
-    case BSON_TYPE_UNDEFINED: return "undefined";
-    case BSON_TYPE_OID: return "objectId";
-    case BSON_TYPE_BOOL: return "bool";
-    case BSON_TYPE_DATE_TIME: return "date";
-    case BSON_TYPE_NULL: return "null";
-    case BSON_TYPE_REGEX: return "regex";
-    case BSON_TYPE_CODE: return "javascript";
-    case BSON_TYPE_INT32: return "int";
-    case BSON_TYPE_TIMESTAMP: return "timestamp";
-    case BSON_TYPE_INT64: return "long";
-    case BSON_TYPE_DECIMAL128: return "decimal";
-    case BSON_TYPE_MINKEY: return "minKey";
-    case BSON_TYPE_MAXKEY: return "maxKey";
-    default: return "unknown";
-    }
-}
 
 static int wrong_type(struct cmd_ctx *ctx, const char *field, bson_type_t got, const char *expected)
 {
     return err_set(&ctx->err, ERR_TYPE_MISMATCH, "BSON field '%s.%s' is the wrong type '%s', expected types '[%s]'",
-                   ctx->req->name, field, type_name(got), expected);
+                   ctx->req->name, field, bsonval_type_name(got), expected);
 }
 
 static bool find_field(struct cmd_ctx *ctx, const char *field, bson_iter_t *it)
@@ -152,7 +130,7 @@ int args_collection(struct cmd_ctx *ctx, const char **out)
         return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "empty command");
     if (!BSON_ITER_HOLDS_UTF8(&it))
         return err_set(&ctx->err, ERR_INVALID_NAMESPACE,
-                       "collection name has invalid type %s", type_name(bson_iter_type(&it)));
+                       "collection name has invalid type %s", bsonval_type_name(bson_iter_type(&it)));
     name = bson_iter_utf8(&it, NULL);
     if (!args_is_valid_coll_name(name) || !args_is_valid_db_name(ctx->req->db))
         return err_set(&ctx->err, ERR_INVALID_NAMESPACE, "Invalid namespace specified '%s.%s'", ctx->req->db, name);

@@ -12,36 +12,11 @@
 #include "core/mem.h"
 
 #include <inttypes.h>
+#include "query/bsonval.h"
+
 #include <stdio.h>
 #include <string.h>
 
-static const char *bson_type_label(bson_type_t t)
-{
-    switch (t) {
-    case BSON_TYPE_DOUBLE: return "double";
-    case BSON_TYPE_UTF8: return "string";
-    case BSON_TYPE_DOCUMENT: return "object";
-    case BSON_TYPE_ARRAY: return "array";
-    case BSON_TYPE_BINARY: return "binData";
-    case BSON_TYPE_UNDEFINED: return "undefined";
-    case BSON_TYPE_OID: return "objectId";
-    case BSON_TYPE_BOOL: return "bool";
-    case BSON_TYPE_DATE_TIME: return "date";
-    case BSON_TYPE_NULL: return "null";
-    case BSON_TYPE_REGEX: return "regex";
-    case BSON_TYPE_DBPOINTER: return "dbPointer";
-    case BSON_TYPE_CODE: return "javascript";
-    case BSON_TYPE_SYMBOL: return "symbol";
-    case BSON_TYPE_CODEWSCOPE: return "javascriptWithScope";
-    case BSON_TYPE_INT32: return "int";
-    case BSON_TYPE_TIMESTAMP: return "timestamp";
-    case BSON_TYPE_INT64: return "long";
-    case BSON_TYPE_DECIMAL128: return "decimal";
-    case BSON_TYPE_MINKEY: return "minKey";
-    case BSON_TYPE_MAXKEY: return "maxKey";
-    default: return "unknown";
-    }
-}
 
 /* Walks every nested document and array, at most WRITE_MAX_DEPTH levels deep,
  * so the recursion is bounded whatever the input; also catches truncated or
@@ -101,7 +76,7 @@ static int check_id(const bson_iter_t *id_it, struct err *e)
     bson_iter_t sub;
 
     if (type == BSON_TYPE_ARRAY || type == BSON_TYPE_REGEX || type == BSON_TYPE_UNDEFINED)
-        return err_set(e, ERR_INVALID_ID_FIELD, "The '_id' value cannot be of type %s", bson_type_label(type));
+        return err_set(e, ERR_INVALID_ID_FIELD, "The '_id' value cannot be of type %s", bsonval_type_name(type));
     if (type == BSON_TYPE_DOCUMENT && bson_iter_recurse(id_it, &sub)) {
         while (bson_iter_next(&sub)) {
             const char *key = bson_iter_key(&sub);
@@ -215,7 +190,7 @@ int write_get_statements(struct cmd_ctx *ctx, const char *field, bson_t *arr, in
         if (!BSON_ITER_HOLDS_DOCUMENT(&it))
             return err_set(&ctx->err, ERR_TYPE_MISMATCH,
                            "BSON field '%s.%s.%" PRId64 "' is the wrong type '%s', expected type 'object'",
-                           ctx->req->name, field, n, bson_type_label(bson_iter_type(&it)));
+                           ctx->req->name, field, n, bsonval_type_name(bson_iter_type(&it)));
         n++;
     }
     if (it.err_off)
@@ -254,7 +229,7 @@ int write_check_collation(const bson_value_t *v, struct err *e)
         return 0;
     if (v->value_type != BSON_TYPE_DOCUMENT)
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field 'collation' is the wrong type '%s', expected type 'object'",
-                       bson_type_label(v->value_type));
+                       bsonval_type_name(v->value_type));
     if (!bson_init_static(&doc, v->value.v_doc.data, v->value.v_doc.data_len))
         return err_set(e, ERR_INVALID_BSON, "collation is not valid BSON");
     /* {locale: "simple"} is the binary comparison this server always uses. */
@@ -378,7 +353,7 @@ static void format_value(bson_string_t *s, const bson_iter_t *it, int depth)
     case BSON_TYPE_DATE_TIME: bson_string_append_printf(s, "new Date(%" PRId64 ")", bson_iter_date_time(it)); break;
     case BSON_TYPE_DOCUMENT: format_container(s, it, false, depth); break;
     case BSON_TYPE_ARRAY: format_container(s, it, true, depth); break;
-    default: bson_string_append_printf(s, "<%s>", bson_type_label(bson_iter_type(it))); break;
+    default: bson_string_append_printf(s, "<%s>", bsonval_type_name(bson_iter_type(it))); break;
     }
 }
 

@@ -143,7 +143,7 @@ static int apply_arith(struct uctx *c, const struct uop *op, struct uslot *s)
         uctx_render_id(c, id);
         int rc = err_set(c->e, ERR_TYPE_MISMATCH,
                          "Cannot apply %s to a value of non-numeric type. %s has the field '%s' of non-numeric type %s",
-                         op->name, id->str, s->key, update_type_name(cur->type));
+                         op->name, id->str, s->key, bsonval_type_name(cur->type));
         bson_string_free(id, true);
         return rc;
     }

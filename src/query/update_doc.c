@@ -6,6 +6,7 @@
  * an update that changes nothing serialises to identical bytes. Also holds
  * the shell-like renderings ({a: 1}) used in mongod-style error messages. */
 #include "core/mem.h"
+#include "query/bsonval.h"
 #include "query/update_internal.h"
 
 #include <inttypes.h>
@@ -215,34 +216,6 @@ bool unode_binary_equal(const struct unode *a, const struct unode *b)
     return eq;
 }
 
-const char *update_type_name(bson_type_t t)
-{
-    switch (t) {
-    case BSON_TYPE_DOUBLE: return "double";
-    case BSON_TYPE_UTF8: return "string";
-    case BSON_TYPE_DOCUMENT: return "object";
-    case BSON_TYPE_ARRAY: return "array";
-    case BSON_TYPE_BINARY: return "binData";
-    case BSON_TYPE_UNDEFINED: return "undefined";
-    case BSON_TYPE_OID: return "objectId";
-    case BSON_TYPE_BOOL: return "bool";
-    case BSON_TYPE_DATE_TIME: return "date";
-    case BSON_TYPE_NULL: return "null";
-    case BSON_TYPE_REGEX: return "regex";
-    case BSON_TYPE_DBPOINTER: return "dbPointer";
-    case BSON_TYPE_CODE: return "javascript";
-    case BSON_TYPE_SYMBOL: return "symbol";
-    case BSON_TYPE_CODEWSCOPE: return "javascriptWithScope";
-    case BSON_TYPE_INT32: return "int";
-    case BSON_TYPE_TIMESTAMP: return "timestamp";
-    case BSON_TYPE_INT64: return "long";
-    case BSON_TYPE_DECIMAL128: return "decimal";
-    case BSON_TYPE_MINKEY: return "minKey";
-    case BSON_TYPE_MAXKEY: return "maxKey";
-    default: return "unknown";
-    }
-}
-
 /* Renders at most this many bytes per message, so a huge document cannot
  * blow up an error reply. */
 #define RENDER_MAX 512
@@ -296,7 +269,7 @@ void update_render_value(const bson_value_t *v, bson_string_t *s)
         bson_string_append_printf(s, "Timestamp(%" PRIu32 ", %" PRIu32 ")", v->value.v_timestamp.timestamp,
                                   v->value.v_timestamp.increment);
         break;
-    default: bson_string_append_printf(s, "<%s>", update_type_name(v->value_type)); break;
+    default: bson_string_append_printf(s, "<%s>", bsonval_type_name(v->value_type)); break;
     }
 }
 

@@ -59,7 +59,6 @@ bool unode_binary_equal(const struct unode *a, const struct unode *b);
 /* Shell-like renderings for error messages ({a: 1}, "x", [1, 2]). */
 void update_render_value(const bson_value_t *v, bson_string_t *s);
 void update_render_node(const struct unode *n, bson_string_t *s);
-const char *update_type_name(bson_type_t t);
 
 /* ---- parsed updates (update_parse.c) ---- */
 
