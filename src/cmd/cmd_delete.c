@@ -111,28 +111,15 @@ done:
 
 int cmd_delete(struct cmd_ctx *ctx)
 {
-    const char *coll = NULL;
-    bool is_ordered = true;
-    bson_t stmts;
+    struct write_batch b;
     bson_iter_t it;
-    int64_t n_stmts = 0;
     struct write_result r;
     int index = 0, rc;
 
-    rc = args_collection(ctx, &coll);
-    if (rc == 0)
-        rc = args_check_known(ctx, delete_fields);
-    if (rc == 0)
-        rc = args_bool(ctx, "ordered", &is_ordered);
-    if (rc == 0)
-        rc = write_get_statements(ctx, "deletes", &stmts, &n_stmts);
-    if (rc == 0)
-        rc = write_check_batch_size(n_stmts, &ctx->err);
-    if (rc == 0)
-        rc = write_check_ns_writable(ctx->req->db, coll, &ctx->err);
+    rc = write_parse_batch(ctx, delete_fields, "deletes", &b);
     if (rc < 0)
         return rc;
-    bson_iter_init(&it, &stmts);
+    bson_iter_init(&it, &b.stmts);
     while (bson_iter_next(&it)) {
         struct delete_stmt s;
         const uint8_t *data;
@@ -149,7 +136,7 @@ int cmd_delete(struct cmd_ctx *ctx)
 
     write_result_init(&r);
     index = 0;
-    bson_iter_init(&it, &stmts);
+    bson_iter_init(&it, &b.stmts);
     while (bson_iter_next(&it)) {
         struct delete_stmt s;
         const uint8_t *data;
@@ -161,7 +148,7 @@ int cmd_delete(struct cmd_ctx *ctx)
         bson_init_static(&doc, data, len);
         stmt_parse(ctx, &doc, &s);
         err_init(&e);
-        rc = delete_one_stmt(ctx, coll, &s, &r, &e);
+        rc = delete_one_stmt(ctx, b.coll, &s, &r, &e);
         if (write_is_fatal(rc)) {
             err_move(&ctx->err, &e);
             write_result_destroy(&r);
@@ -170,7 +157,7 @@ int cmd_delete(struct cmd_ctx *ctx)
         if (rc < 0)
             write_result_add_error(&r, index, &e);
         err_clear(&e);
-        if (rc < 0 && is_ordered)
+        if (rc < 0 && b.is_ordered)
             break;
         index++;
     }

@@ -41,33 +41,20 @@ static int insert_one(struct cmd_ctx *ctx, const struct coll_info *c, const bson
 
 int cmd_insert(struct cmd_ctx *ctx)
 {
-    const char *coll = NULL;
-    bool is_ordered = true;
-    bson_t docs;
+    struct write_batch b;
     bson_iter_t it;
-    int64_t n_docs = 0;
     struct coll_info *c = NULL;
     struct write_result r;
     int index = 0, rc;
 
-    rc = args_collection(ctx, &coll);
+    rc = write_parse_batch(ctx, insert_fields, "documents", &b);
     if (rc == 0)
-        rc = args_check_known(ctx, insert_fields);
-    if (rc == 0)
-        rc = args_bool(ctx, "ordered", &is_ordered);
-    if (rc == 0)
-        rc = write_get_statements(ctx, "documents", &docs, &n_docs);
-    if (rc == 0)
-        rc = write_check_batch_size(n_docs, &ctx->err);
-    if (rc == 0)
-        rc = write_check_ns_writable(ctx->req->db, coll, &ctx->err);
-    if (rc == 0)
-        rc = write_coll_get(ctx->txn, ctx->req->db, coll, true, &c, NULL, &ctx->err);
+        rc = write_coll_get(ctx->txn, ctx->req->db, b.coll, true, &c, NULL, &ctx->err);
     if (rc < 0)
         return rc;
 
     write_result_init(&r);
-    bson_iter_init(&it, &docs);
+    bson_iter_init(&it, &b.stmts);
     while (bson_iter_next(&it)) {
         const uint8_t *data;
         uint32_t len;
@@ -86,7 +73,7 @@ int cmd_insert(struct cmd_ctx *ctx)
             if (write_is_fatal(rc))
                 goto out;
         }
-        if (rc < 0 && is_ordered)
+        if (rc < 0 && b.is_ordered)
             break;
         index++;
     }

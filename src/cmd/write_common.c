@@ -10,9 +10,9 @@
 
 #include "cmd/args.h"
 #include "core/mem.h"
+#include "query/bsonval.h"
 
 #include <inttypes.h>
-#include "query/bsonval.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -384,4 +384,18 @@ char *write_format_doc(const bson_t *doc, char *buf, size_t cap)
     }
     bson_string_free(s, true);
     return buf;
+}
+
+int write_parse_batch(struct cmd_ctx *ctx, const char *const *allowed, const char *field, struct write_batch *out)
+{
+    int rc;
+
+    out->is_ordered = true;
+    out->n_stmts = 0;
+    if ((rc = args_collection(ctx, &out->coll)) < 0 || (rc = args_check_known(ctx, allowed)) < 0 ||
+        (rc = args_bool(ctx, "ordered", &out->is_ordered)) < 0 ||
+        (rc = write_get_statements(ctx, field, &out->stmts, &out->n_stmts)) < 0 ||
+        (rc = write_check_batch_size(out->n_stmts, &ctx->err)) < 0)
+        return rc;
+    return write_check_ns_writable(ctx->req->db, out->coll, &ctx->err);
 }

@@ -61,11 +61,22 @@ int write_check_batch_size(int64_t n, struct err *e);
  * 'db.system.x'". */
 int write_check_ns_writable(const char *db, const char *coll, struct err *e);
 /* Checks that the array field `field` of the command holds only documents
- * and counts them. *arr is borrowed from the body. Missing field: FailedToParse
- * "BSON field 'insert.documents' is missing but a required field"; an element
+ * and counts them. *arr is borrowed from the body. Missing field:
+ * (ERR_MISSING_FIELD) "BSON field 'insert.documents' is missing but a required field"; an element
  * that is not a document: TypeMismatch "BSON field 'insert.documents.1' is the
  * wrong type 'int', expected type 'object'". */
 int write_get_statements(struct cmd_ctx *ctx, const char *field, bson_t *arr, int64_t *n_out);
+/* The preamble every batched write command (insert, update, delete) shares:
+ * the collection name, no unknown fields (allowed[] as for args_check_known),
+ * `ordered` (default true), the statements array `field` with 1..100000
+ * documents, and a writable namespace. Outputs are borrowed from the body. */
+struct write_batch {
+    const char *coll;
+    bool is_ordered;
+    bson_t stmts;
+    int64_t n_stmts;
+};
+int write_parse_batch(struct cmd_ctx *ctx, const char *const *allowed, const char *field, struct write_batch *out);
 /* Rejects fields of one statement (stmt borrowed) that are not in allowed[]
  * (NULL-terminated): "BSON field 'update.updates.foo' is an unknown field."
  * (40415). array_field names the statements' array ("updates"). */
