@@ -20,7 +20,7 @@ else
 BUILD ?= build/rel
 endif
 
-LIB_SRCS := $(sort $(wildcard src/core/*.c src/net/*.c src/wire/*.c src/cmd/*.c src/query/*.c src/storage/*.c))
+LIB_SRCS := $(sort $(wildcard src/core/*.c src/net/*.c src/wire/*.c src/cmd/*.c src/query/*.c src/storage/*.c src/repl/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
