@@ -162,6 +162,10 @@ static int ikey_cmp(const void *a, const void *b)
 bool ikeyset_contains(const struct ikeyset *ks, const struct keybuf *kb)
 {
     struct ikey probe = {.kb = *kb};
+
+    /* bsearch's array may not be NULL, even for zero elements. */
+    if (ks->n == 0)
+        return false;
     return bsearch(&probe, ks->keys, (size_t)ks->n, sizeof *ks->keys, ikey_cmp) != NULL;
 }
 

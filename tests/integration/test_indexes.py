@@ -226,3 +226,16 @@ def test_list_indexes_after_restart_of_collection_drop(db):
     db.c.drop()
     db.c.insert_one({"a": 1})
     assert index_names(db.c) == ["_id_"]
+
+
+def test_updating_a_document_absent_from_a_sparse_index(db):
+    # The document has no key in the sparse index before or after the
+    # update: the index maintenance compares two empty key sets.
+    db.c.create_index([("s", 1)], sparse=True)
+    db.c.insert_one({"_id": 1, "a": 1})
+    assert db.c.update_one({"_id": 1}, {"$set": {"a": 2}}).modified_count == 1
+    db.c.update_one({"_id": 1}, {"$set": {"s": 5}})
+    assert [d["_id"] for d in db.c.find({"s": 5}).hint("s_1")] == [1]
+    db.c.update_one({"_id": 1}, {"$unset": {"s": ""}})
+    assert list(db.c.find({"s": 5})) == []
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "a": 2}
