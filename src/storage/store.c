@@ -20,7 +20,7 @@
 
 #define STORE_DEFAULT_MAP_BYTES (64ull << 30)
 #define STORE_MAX_READERS 1024
-#define STORE_MAX_DBS 8
+#define STORE_MAX_DBS 16
 
 static const char META_FORMAT_VERSION[] = "format_version";
 
@@ -104,7 +104,10 @@ static int store_init_dbs(struct store *s, struct err *e)
     if ((rc = mdb_dbi_open(txn, "catalog", MDB_CREATE, &s->dbi_catalog)) != 0 ||
         (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &s->dbi_records)) != 0 ||
         (rc = mdb_dbi_open(txn, "indexes", MDB_CREATE, &s->dbi_indexes)) != 0 ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta)) != 0) {
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "oplog", MDB_CREATE, &s->dbi_oplog)) != 0 ||
+        (rc = mdb_dbi_open(txn, "repl", MDB_CREATE, &s->dbi_repl)) != 0 ||
+        (rc = mdb_dbi_open(txn, "undo", MDB_CREATE, &s->dbi_undo)) != 0) {
         mdb_txn_abort(txn);
         return store_mdb_err(rc, "open sub-databases", e);
     }

@@ -23,6 +23,9 @@ struct store {
     MDB_dbi dbi_records;
     MDB_dbi dbi_indexes;
     MDB_dbi dbi_meta;
+    MDB_dbi dbi_oplog; /* oplog.c: replicated history, key = timestamp */
+    MDB_dbi dbi_repl;  /* oplog.c: persistent replication state */
+    MDB_dbi dbi_undo;  /* oplog.c: pre-images of entries above the commit point */
     int lock_fd;
     char *dbpath;
     size_t max_key_bytes;
