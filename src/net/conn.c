@@ -1,13 +1,16 @@
-/* conn.c - one client connection: read a message, dispatch it, write the reply.
+/* conn.c - one client connection: read messages, dispatch them, write replies.
  *
  * Sits between the listener (listen.c) and the dispatcher (cmd/dispatch.c).
- * Guarantees: one message is processed at a time (reading stops while a
- * command is in flight; drivers never pipeline except moreToCome, whose
- * messages get no reply); messageLength is checked before any allocation; the
- * message buffer exists only while a message is read, so an idle connection
- * costs only this struct; the struct is reference-counted (one reference for
- * the open handle, one per command or write in flight) and freed only after
- * uv_close has completed and no reply is pending. */
+ * Guarantees: one message is processed at a time, in arrival order (drivers
+ * never pipeline except moreToCome, whose messages get no reply); the socket
+ * stays in read mode between requests and a request normally arrives in one
+ * read into a loop-wide buffer and is decoded in place; bytes beyond what is
+ * processed are kept per connection only while needed, and while a command
+ * is in flight at most one further complete message is buffered (reading
+ * pauses), so an idle connection costs only this struct; messageLength is
+ * checked before any allocation; the struct is reference-counted (one
+ * reference for the open handle, one per command or queued write in flight)
+ * and freed only after uv_close has completed and no reply is pending. */
 #include "net/net_internal.h"
 
 #include "cmd/cmd.h"
@@ -25,11 +28,13 @@ struct conn {
     int refs;
     bool is_closing;
     bool has_client_metadata;
-    uint8_t header[WIRE_HEADER_LEN];
-    size_t n_header;
-    uint8_t *msg;     /* the message being read; NULL between messages */
-    size_t msg_len;
-    size_t n_msg;
+    bool is_busy;     /* a command or its reply is in flight */
+    bool is_reading;  /* uv_read_start is in effect */
+    bool is_draining; /* drain() is on the stack: re-entry only sets flags */
+    bool is_eof;      /* the peer half-closed while a command was in flight */
+    uint8_t *in;      /* received bytes not yet processed; NULL when none */
+    size_t n_in;
+    size_t in_cap;
     char addr[64];
     struct conn *prev, *next;
 };
@@ -40,13 +45,21 @@ struct conn_write {
     uint8_t *buf;
 };
 
-static void start_reading(struct conn *c);
+/* Most reads land here first: a whole request usually arrives in one read,
+ * is decoded straight from this buffer and never copied. Loop thread only;
+ * libuv calls on_alloc and on_read back to back, so one buffer serves every
+ * connection. */
+#define READ_BUF_BYTES (64 * 1024)
+static uint8_t read_buf[READ_BUF_BYTES];
+
+static void drain(struct conn *c);
+static void update_reading(struct conn *c);
 
 static void conn_release(struct conn *c)
 {
     if (--c->refs > 0)
         return;
-    free(c->msg);
+    free(c->in);
     free(c);
 }
 
@@ -91,6 +104,13 @@ bool conn_mark_client_metadata(struct conn *c)
     return had;
 }
 
+/* The command and its reply are done: take the next buffered message. */
+static void become_idle(struct conn *c)
+{
+    c->is_busy = false;
+    drain(c);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     struct conn_write *w = (struct conn_write *)req;
@@ -100,21 +120,37 @@ static void on_written(uv_write_t *req, int status)
     free(w);
     if (status < 0)
         conn_close(c);
-    else
-        start_reading(c);
+    else if (!c->is_closing)
+        become_idle(c);
     conn_release(c);
 }
 
-/* Takes buf (owned) and writes it; reading resumes when the write is done. */
+/* Takes buf (owned) and writes it; the connection stays busy until every
+ * byte is with the kernel. Most replies fit in the socket buffer at once, so
+ * uv_try_write finishes them without a write request or a loop turn. */
 static void send_bytes(struct conn *c, uint8_t *buf, size_t len)
 {
-    struct conn_write *w = xmalloc(sizeof *w);
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int n;
 
+    atomic_fetch_add(&c->net->srv->counters.n_bytes_out, (int_fast64_t)len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) {
+        free(buf);
+        become_idle(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        free(buf);
+        conn_close(c);
+        return;
+    }
+    if (n > 0)
+        b = uv_buf_init((char *)buf + n, (unsigned)(len - (size_t)n));
+    struct conn_write *w = xmalloc(sizeof *w);
     w->c = c;
     w->buf = buf;
     c->refs++;
-    atomic_fetch_add(&c->net->srv->counters.n_bytes_out, (int_fast64_t)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         free(buf);
         free(w);
@@ -139,35 +175,37 @@ static void on_reply(void *arg, struct cmd_request *req, const bson_t *reply)
     if (!c->is_closing) {
         if (reply) {
             wire_encode_reply(req, reply, &buf, &len);
+            free_request(req);
+            req = NULL;
             send_bytes(c, buf, len);
         } else {
-            start_reading(c);
+            become_idle(c);
         }
     }
-    free_request(req);
+    if (req)
+        free_request(req);
     conn_release(c);
 }
 
-/* A complete message is in c->msg: decode it, then dispatch or answer. */
-static void process_message(struct conn *c)
+/* One complete message (msg, len: borrowed; wire_decode copies what the
+ * request needs): decode it, then dispatch or answer. The connection is busy
+ * from here until the reply is written. */
+static void process_message(struct conn *c, const uint8_t *msg, size_t len)
 {
     struct server *srv = c->net->srv;
     struct cmd_request *req = xcalloc(1, sizeof *req);
     enum wire_status st;
     struct err e;
     uint8_t *buf;
-    size_t len;
+    size_t n;
 
     err_init(&e);
     bson_init(&req->body);
     req->connection_id = c->id;
     snprintf(req->client_addr, sizeof req->client_addr, "%s", c->addr);
-    st = wire_decode(c->msg, c->msg_len, req, &e);
-    /* The request owns copies of everything it needs: shrink back to idle size. */
-    free(c->msg);
-    c->msg = NULL;
-    c->msg_len = c->n_msg = c->n_header = 0;
+    st = wire_decode(msg, len, req, &e);
     atomic_fetch_add(&srv->counters.n_requests, 1);
+    c->is_busy = true;
     switch (st) {
     case WIRE_DISPATCH:
         c->refs++;
@@ -175,20 +213,21 @@ static void process_message(struct conn *c)
         break;
     case WIRE_REPLY_ERROR:
         if (req->is_more_to_come) {
-            start_reading(c);
+            free_request(req);
+            become_idle(c);
         } else {
             bson_t reply = BSON_INITIALIZER;
             err_append_reply(&e, &reply);
-            wire_encode_reply(req, &reply, &buf, &len);
+            wire_encode_reply(req, &reply, &buf, &n);
             bson_destroy(&reply);
-            send_bytes(c, buf, len);
+            free_request(req);
+            send_bytes(c, buf, n);
         }
-        free_request(req);
         break;
     case WIRE_QUERY_FAILURE:
-        wire_encode_query_failure(req->request_id, &e, &buf, &len);
-        send_bytes(c, buf, len);
+        wire_encode_query_failure(req->request_id, &e, &buf, &n);
         free_request(req);
+        send_bytes(c, buf, n);
         break;
     case WIRE_CLOSE:
         log_warn(LOGC_NETWORK, "conn%lld: closing the connection from %s: %s", (long long)c->id, c->addr, e.msg);
@@ -199,24 +238,133 @@ static void process_message(struct conn *c)
     err_clear(&e);
 }
 
+/* Length of the message at the start of p[0..n) once its header is there:
+ * 0 while the header is incomplete, -1 (after closing c) if it is invalid. */
+static int64_t message_length(struct conn *c, const uint8_t *p, size_t n)
+{
+    uint32_t len;
+
+    if (n < WIRE_HEADER_LEN)
+        return 0;
+    len = wire_check_length(p);
+    if (len == 0) {
+        log_warn(LOGC_NETWORK, "conn%lld: closing the connection from %s: invalid messageLength", (long long)c->id,
+                 c->addr);
+        conn_close(c);
+        return -1;
+    }
+    return len;
+}
+
+/* Keeps p[0..n) as the start of c->in, with room for the whole message when
+ * its length is known (so the rest of a large message can be read in place). */
+static void keep_bytes(struct conn *c, const uint8_t *p, size_t n, size_t want)
+{
+    size_t cap = want > n ? want : n;
+
+    if (n == 0 && c->in != NULL) {
+        /* Back to idle size between messages. */
+        free(c->in);
+        c->in = NULL;
+        c->n_in = c->in_cap = 0;
+        return;
+    }
+    if (n == 0)
+        return;
+    if (c->in == NULL || c->in_cap < cap) {
+        uint8_t *in = xmalloc(cap);
+        memcpy(in, p, n);
+        free(c->in);
+        c->in = in;
+        c->in_cap = cap;
+    } else if (p != c->in) {
+        memmove(c->in, p, n);
+    }
+    c->n_in = n;
+}
+
+/* Processes complete messages from p[0..n) while the connection is idle and
+ * returns how many bytes were consumed; stops at an incomplete message, when
+ * a command goes in flight, or when the connection closes. */
+static size_t process_bytes(struct conn *c, const uint8_t *p, size_t n, int64_t *next_len)
+{
+    size_t off = 0;
+
+    *next_len = 0;
+    while (!c->is_busy && !c->is_closing) {
+        int64_t len = message_length(c, p + off, n - off);
+        if (len <= 0) {
+            *next_len = len;
+            break;
+        }
+        if ((size_t)len > n - off) {
+            *next_len = len;
+            break;
+        }
+        process_message(c, p + off, (size_t)len);
+        off += (size_t)len;
+    }
+    if (c->is_busy && !c->is_closing)
+        *next_len = message_length(c, p + off, n - off);
+    return off;
+}
+
+/* Runs the buffered messages while the connection is idle. A command that
+ * completes synchronously calls back into become_idle -> drain: the nested
+ * call returns at once and this loop carries on, so the stack stays flat
+ * however many messages a client pipelines. */
+static void drain(struct conn *c)
+{
+    if (c->is_draining)
+        return;
+    c->is_draining = true;
+    while (!c->is_busy && !c->is_closing && c->n_in > 0) {
+        int64_t next_len;
+        size_t used = process_bytes(c, c->in, c->n_in, &next_len);
+        if (c->is_closing)
+            break;
+        keep_bytes(c, c->in + used, c->n_in - used, next_len > 0 ? (size_t)next_len : 0);
+        if (used == 0)
+            break;
+    }
+    c->is_draining = false;
+    if (c->is_closing)
+        return;
+    if (!c->is_busy && (c->is_eof || c->net->is_stopped)) {
+        conn_close(c);
+        return;
+    }
+    update_reading(c);
+}
+
+static bool has_complete_message(const struct conn *c)
+{
+    return c->n_in >= WIRE_HEADER_LEN && wire_check_length(c->in) != 0 && c->n_in >= wire_check_length(c->in);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
 
     (void)suggested;
-    /* Read exactly what the current message still needs, never past it. */
-    if (c->msg == NULL)
-        *buf = uv_buf_init((char *)c->header + c->n_header, (unsigned)(WIRE_HEADER_LEN - c->n_header));
+    /* The rest of a large message goes straight into its own buffer. */
+    if (c->in != NULL && c->in_cap - c->n_in >= READ_BUF_BYTES)
+        *buf = uv_buf_init((char *)c->in + c->n_in, (unsigned)(c->in_cap - c->n_in));
     else
-        *buf = uv_buf_init((char *)c->msg + c->n_msg, (unsigned)(c->msg_len - c->n_msg));
+        *buf = uv_buf_init((char *)read_buf, READ_BUF_BYTES);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = s->data;
-    uint32_t len;
 
-    (void)buf;
+    if (nread == UV_EOF) {
+        /* Answer what is in flight, then close (a half-closed client may
+         * still read the reply). */
+        c->is_eof = true;
+        drain(c);
+        return;
+    }
     if (nread < 0) {
         conn_close(c);
         return;
@@ -224,40 +372,50 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     atomic_fetch_add(&c->net->srv->counters.n_bytes_in, (int_fast64_t)nread);
-    if (c->msg == NULL) {
-        c->n_header += (size_t)nread;
-        if (c->n_header < WIRE_HEADER_LEN)
+    if ((uint8_t *)buf->base != read_buf) {
+        c->n_in += (size_t)nread;
+        drain(c);
+        return;
+    }
+    if (c->n_in == 0) {
+        /* The common case: decode straight from read_buf. */
+        int64_t next_len;
+        c->is_draining = true;
+        size_t used = process_bytes(c, read_buf, (size_t)nread, &next_len);
+        c->is_draining = false;
+        if (c->is_closing)
             return;
-        len = wire_check_length(c->header);
-        if (len == 0) {
-            log_warn(LOGC_NETWORK, "conn%lld: closing the connection from %s: invalid messageLength", (long long)c->id,
-                     c->addr);
+        keep_bytes(c, read_buf + used, (size_t)nread - used, next_len > 0 ? (size_t)next_len : 0);
+    } else {
+        size_t need = c->n_in + (size_t)nread;
+        if (need > c->in_cap) {
+            c->in = xrealloc(c->in, need);
+            c->in_cap = need;
+        }
+        memcpy(c->in + c->n_in, read_buf, (size_t)nread);
+        c->n_in = need;
+    }
+    drain(c);
+}
+
+/* Reads while the connection may take more bytes: always when idle, and
+ * while busy until one complete message is buffered (drivers do not pipeline
+ * except moreToCome, so this bounds what a misbehaving client can queue). */
+static void update_reading(struct conn *c)
+{
+    bool want = !c->is_closing && !c->is_eof && !(c->is_busy && has_complete_message(c));
+
+    if (want == c->is_reading)
+        return;
+    if (want) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
             conn_close(c);
             return;
         }
-        c->msg = xmalloc(len);
-        memcpy(c->msg, c->header, WIRE_HEADER_LEN);
-        c->msg_len = len;
-        c->n_msg = WIRE_HEADER_LEN;
     } else {
-        c->n_msg += (size_t)nread;
+        uv_read_stop((uv_stream_t *)&c->tcp);
     }
-    if (c->n_msg < c->msg_len)
-        return;
-    uv_read_stop(s);
-    process_message(c);
-}
-
-static void start_reading(struct conn *c)
-{
-    if (c->is_closing)
-        return;
-    if (c->net->is_stopped) {
-        conn_close(c);
-        return;
-    }
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-        conn_close(c);
+    c->is_reading = want;
 }
 
 static void format_peer(uv_tcp_t *tcp, char *out, size_t cap)
@@ -319,5 +477,5 @@ void conn_accept(struct net *n, uv_stream_t *listener)
     if (!srv->cfg.is_quiet)
         log_info(LOGC_NETWORK, "conn%lld: connection accepted from %s (%lld connections now open)", (long long)c->id,
                  c->addr, (long long)atomic_load(&srv->counters.n_connections_current));
-    start_reading(c);
+    update_reading(c);
 }

@@ -68,30 +68,41 @@ static void writer_run_batch(struct writer *w, struct batch *b)
         atomic_fetch_add(&w->n_commits, 1);
 }
 
+/* One lock round per batch: publishing the finished batch and taking the
+ * next queue share a critical section, and the loop is woken outside it so
+ * it never blocks on a lock the writer holds across a system call. */
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
+    struct write_job *jobs;
+
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->queue_head == NULL && !w->is_stopping)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->queue_head == NULL && w->is_stopping)
+        if (w->queue_head == NULL)
             break;
-        struct batch *b = xcalloc(1, sizeof *b);
-        b->jobs = w->queue_head;
+        jobs = w->queue_head;
         w->queue_head = w->queue_tail = NULL;
         pthread_mutex_unlock(&w->mu);
 
-        writer_run_batch(w, b);
+        while (jobs != NULL) {
+            struct batch *b = xcalloc(1, sizeof *b);
+            b->jobs = jobs;
+            writer_run_batch(w, b);
 
-        pthread_mutex_lock(&w->mu);
-        if (w->done_tail)
-            w->done_tail->next = b;
-        else
-            w->done_head = b;
-        w->done_tail = b;
-        pthread_mutex_unlock(&w->mu);
-        uv_async_send(&w->async);
+            pthread_mutex_lock(&w->mu);
+            if (w->done_tail)
+                w->done_tail->next = b;
+            else
+                w->done_head = b;
+            w->done_tail = b;
+            /* Jobs that queued during this commit form the next batch. */
+            jobs = w->queue_head;
+            w->queue_head = w->queue_tail = NULL;
+            pthread_mutex_unlock(&w->mu);
+            uv_async_send(&w->async);
+        }
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
