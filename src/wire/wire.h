@@ -76,4 +76,27 @@ void wire_encode_reply(const struct cmd_request *req, const bson_t *reply, uint8
 /* OP_REPLY with the QueryFailure flag and {$err: e->msg, code: e->code}. */
 void wire_encode_query_failure(int32_t response_to, const struct err *e, uint8_t **out, size_t *len_out);
 
+/* --- Client side (wire_client.c): what a member sends to another member. ---
+ * Pure encoding and decoding, no I/O; net/peer.c does the sockets. */
+
+/* Encodes cmd as an OP_MSG request: flags 0, one kind-0 section, no checksum,
+ * requestID request_id, responseTo 0. cmd is borrowed and must name its
+ * database in a string "$db" field (the server requires it). Returns 0 with
+ * *out owned (free()) and *len_out its size, or -ERR_FAILED_TO_PARSE (no
+ * command name or no string $db) / -ERR_BSON_OBJECT_TOO_LARGE (cmd larger
+ * than WIRE_MAX_COMMAND_BYTES) with e filled and *out untouched. */
+int wire_encode_request(int32_t request_id, const bson_t *cmd, uint8_t **out, size_t *len_out, struct err *e);
+
+/* Stores request_id in an already encoded message (bytes 4..8 of its header). */
+void wire_set_request_id(uint8_t *msg, int32_t request_id);
+
+/* Decodes the complete OP_MSG reply msg[0..len) (len == its messageLength)
+ * to the request whose id was response_to. Checks the header length, opcode,
+ * responseTo, flag bits (no moreToCome: we never allow exhaust), the CRC-32C
+ * checksum when flagged, and every section; kind-1 sequences are merged into
+ * the body as arrays, as a request decoder would. On success *reply is
+ * initialised and owned by the caller (bson_destroy); on failure it is left
+ * uninitialised and the return is -ERR_PROTOCOL_ERROR or -ERR_INVALID_BSON. */
+int wire_decode_reply(const uint8_t *msg, size_t len, int32_t response_to, bson_t *reply, struct err *e);
+
 #endif
