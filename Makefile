@@ -44,7 +44,7 @@ bin/tallyd: $(BUILD)/tallyd
 	@mkdir -p bin
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(LIB_OBJS)
+$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_ALL)
@@ -54,7 +54,7 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/testhelp.h $(LIB_OBJS)
 unit: $(if $(T),$(BUILD)/unit/$(T),$(UNIT_BINS))
 	@sh tests/unit/run.sh $^
 
-integration: bin/tallyd
+integration: bin/tallyd bin/tally
 	/usr/bin/python3 -m pytest -q tests/integration
 
 compat: bin/tallyd
@@ -88,3 +88,10 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d
+
+# The `tally` admin tool (tools/tally): local clusters and their status, on libmongoc.
+all: bin/tally
+TALLY_SRCS := $(sort $(wildcard tools/tally/*.c))
+bin/tally: $(TALLY_SRCS) $(wildcard tools/tally/*.h)
+	@mkdir -p bin
+	$(Q)$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags libmongoc-1.0) $(LDFLAGS) -o $@ $(TALLY_SRCS) $(shell pkg-config --libs libmongoc-1.0) $(LDLIBS_ALL)
