@@ -308,16 +308,33 @@ static bool is_secondary_ok(const struct cmd_request *req)
            strcmp(bson_iter_utf8(&mode, NULL), "primary") != 0;
 }
 
-static void count_op(struct server *srv, const char *name)
+/* Statements in a batched write (mongod's opcounters count each one). */
+static int64_t n_statements(const bson_t *body, const char *field)
+{
+    bson_iter_t it;
+    const uint8_t *data;
+    uint32_t len;
+    bson_t arr;
+
+    if (!bson_iter_init_find(&it, body, field) || !BSON_ITER_HOLDS_ARRAY(&it))
+        return 1;
+    bson_iter_array(&it, &len, &data);
+    if (!bson_init_static(&arr, data, len))
+        return 1;
+    return (int64_t)bson_count_keys(&arr);
+}
+
+static void count_op(struct server *srv, const struct cmd_request *req)
 {
     struct server_counters *c = &srv->counters;
+    const char *name = req->name;
 
     if (strcmp(name, "insert") == 0)
-        atomic_fetch_add(&c->n_insert, 1);
+        atomic_fetch_add(&c->n_insert, n_statements(&req->body, "documents"));
     else if (strcmp(name, "update") == 0)
-        atomic_fetch_add(&c->n_update, 1);
+        atomic_fetch_add(&c->n_update, n_statements(&req->body, "updates"));
     else if (strcmp(name, "delete") == 0)
-        atomic_fetch_add(&c->n_delete, 1);
+        atomic_fetch_add(&c->n_delete, n_statements(&req->body, "deletes"));
     else if (strcmp(name, "find") == 0)
         atomic_fetch_add(&c->n_query, 1);
     else if (strcmp(name, "getMore") == 0)
@@ -361,7 +378,7 @@ void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb repl
     err_init(&d->ctx.err);
     req->is_secondary_ok = is_secondary_ok(req);
     if (req->name)
-        count_op(srv, req->name);
+        count_op(srv, req);
     if ((d->rc = precheck(d, &d->ctx.err)) < 0) {
         d->ctx.now_ms = wall_ms();
         finish(d);

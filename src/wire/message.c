@@ -80,7 +80,7 @@ static int finish_body(struct cmd_request *req, struct err *e)
         return err_set(e, ERR_FAILED_TO_PARSE, "Empty command body");
     req->name = bson_iter_key(&it);
     if (!bson_iter_init_find(&it, &req->body, "$db"))
-        return err_set(e, ERR_FAILED_TO_PARSE, "OP_MSG requests require a $db argument");
+        return err_set(e, ERR_OP_MSG_WITHOUT_DB, "OP_MSG requests require a $db argument");
     if (!BSON_ITER_HOLDS_UTF8(&it))
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field '$db' is the wrong type '%s', expected type 'string'",
                        "non-string");
