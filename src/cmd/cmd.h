@@ -15,6 +15,7 @@
 #define TALLY_CMD_H
 
 #include "core/err.h"
+#include "repl/optime.h"
 #include "storage/store.h"
 
 #include <bson/bson.h>
@@ -24,6 +25,9 @@
 struct server;
 
 #define CMD_PARK 1
+/* A LOOP handler that will answer later returns CMD_ASYNC and calls
+ * cmd_dispatch_finish(ctx, rc) exactly once, on the loop thread. */
+#define CMD_ASYNC 2
 
 struct cmd_request {
     const char *name;      /* first key of body (borrowed from body) */
@@ -47,6 +51,7 @@ struct cmd_ctx {
     bool is_await_expired; /* a parked await-data getMore reached its deadline */
     int64_t await_deadline_ms; /* set by a handler that returns CMD_PARK (0 = 1 s default) */
     void *scratch;         /* handler-private state kept across CMD_PARK retries */
+    struct optime last_optime; /* WRITE: optime of the last oplog entry the command wrote (replica sets) */
 };
 
 enum cmd_exec { CMD_EXEC_LOOP, CMD_EXEC_READ, CMD_EXEC_WRITE };
@@ -74,6 +79,10 @@ const struct cmd_def *cmd_table(int *n_out);
  * reply_cb runs. Loop thread only. */
 typedef void (*cmd_reply_cb)(void *arg, struct cmd_request *req, const bson_t *reply);
 void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb reply_cb, void *arg);
+
+/* Finishes a command whose handler returned CMD_ASYNC: rc 0 sends ctx->reply
+ * (plus ok: 1), rc < 0 sends ctx->err. */
+void cmd_dispatch_finish(struct cmd_ctx *ctx, int rc);
 
 /* Wakes parked await-data getMores (called after each write commit). */
 void cmd_dispatch_wake_parked(struct server *srv);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 struct cursor_registry;
+struct repl_node;
 struct net;
 
 struct server_counters {
@@ -43,6 +44,7 @@ struct server {
     char host_port[300]; /* "host:port" this server answers as (hello.me) */
     struct net *net;     /* listeners and connections (net/net.h) */
     int port;            /* the port actually bound (cfg.port, or the ephemeral one for port 0) */
+    struct repl_node *repl; /* replica-set member state (repl/node.h); NULL for a standalone */
 };
 
 #endif

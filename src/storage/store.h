@@ -159,4 +159,40 @@ int store_index_create(struct store_txn *t, const struct coll_info *c, const bso
 /* Drops the index named name (not _id_: ERR_INVALID_OPTIONS). ERR_INDEX_NOT_FOUND when absent. */
 int store_index_drop(struct store_txn *t, const struct coll_info *c, const char *name, struct err *e);
 
+/* --- the change hook (replication's oplog writer) --- */
+
+/* Every successful change made by the functions above is reported to the
+ * hook, inside the same write transaction and right after the change, so an
+ * oplog entry (and an undo record) can be written atomically with it. The hook
+ * is how storage stays below replication: storage knows nothing of oplogs. */
+enum store_change_kind {
+    STORE_CHANGE_INSERT,  /* doc: the inserted document */
+    STORE_CHANGE_UPDATE,  /* doc: the new document; old_doc: the pre-image */
+    STORE_CHANGE_DELETE,  /* old_doc: the deleted document */
+    STORE_CHANGE_COMMAND, /* command: {create: name, ...options} | {drop: name} | {dropDatabase: 1} |
+                           * {renameCollection: "db.a", to: "db.b", dropTarget} | {createIndexes: name, ...spec}
+                           * | {dropIndexes: name, index: iname}; db: the database it runs in */
+};
+
+struct store_change {
+    enum store_change_kind kind;
+    const struct coll_info *coll; /* the collection (NULL for dropDatabase); for create: the new one */
+    const char *db;
+    const bson_t *doc;
+    const bson_t *old_doc;
+    const bson_t *command;
+};
+
+/* Returns 0, or a negative error that poisons the transaction (the writer
+ * aborts the batch): the hook fails only when it cannot write its entry. A
+ * capped collection's evictions are reported as deletes. */
+typedef int (*store_change_cb)(struct store_txn *t, const struct store_change *c, void *arg, struct err *e);
+/* Installs the hook (before the writer starts; NULL removes it). */
+void store_set_change_hook(struct store *s, store_change_cb cb, void *arg);
+/* The oplog applier replays changes that already have entries: it turns the
+ * hook off for its own transaction work, and back on after. */
+void store_txn_set_hook_enabled(struct store_txn *t, bool is_enabled);
+/* The store the transaction belongs to. */
+struct store *store_txn_store(struct store_txn *t);
+
 #endif
