@@ -1,6 +1,6 @@
 /* core.h - the pure replication protocol core: repl_step(state, event, &actions).
  *
- * MongoDB protocol version 1 (replication digest, /work/shared/design/replication.md)
+ * MongoDB protocol version 1 (the replication digest; rules are cited as "digest N.M")
  * as a deterministic state machine. Events carry the time (now_ms) and every
  * input the core needs; actions say what the I/O layer must do (send, persist,
  * reply, write the no-op, change sync source, log). No sockets, no clock, no
