@@ -15,7 +15,7 @@
 #define TALLY_CMD_H
 
 #include "core/err.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 #include "storage/store.h"
 
 #include <bson/bson.h>

@@ -20,7 +20,7 @@
 #include "core/err.h"
 #include "repl/config.h"
 #include "repl/messages.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 
 #include <stdbool.h>
 #include <stdint.h>

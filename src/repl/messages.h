@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 #include "repl/config.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 
 #include <bson/bson.h>
 #include <stdbool.h>

@@ -17,7 +17,7 @@
 #include "core/err.h"
 #include "repl/config.h"
 #include "repl/core.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 #include "repl/write_concern.h"
 
 #include <bson/bson.h>
@@ -37,7 +37,13 @@ typedef void (*repl_reply_cb)(void *arg, int rc, const struct err *e, const bson
 int repl_node_create(struct server *srv, const char *set_name, struct repl_node **out, struct err *e);
 /* Called once the writer runs (persistence and no-ops go through it). */
 void repl_node_start(struct repl_node *n);
-/* Stops timers, peers and the fetcher; pending callbacks get ShutdownInProgress. */
+/* Shutdown, first half, while the loop still runs and BEFORE writer_stop:
+ * stops the timer, peers and fetcher, refuses further writes (writable term
+ * -1) and answers pending callbacks with ShutdownInProgress. Idempotent. */
+void repl_node_stop(struct repl_node *n);
+/* Second half, AFTER writer_stop (the oplog writer's hook must outlive the
+ * writer thread): removes the hook and frees everything. Calls
+ * repl_node_stop first if it was not called. */
 void repl_node_destroy(struct repl_node *n);
 
 /* --- state for dispatch, hello and status --- */
@@ -85,6 +91,13 @@ void repl_node_default_write_concern(const struct repl_node *n, struct write_con
  * (cb not called) or REPL_ASYNC. */
 int repl_node_wait_write_concern(struct repl_node *n, const struct write_concern *wc, struct optime target,
                                  repl_reply_cb cb, void *arg);
+
+/* The dispatcher calls this after the commit of every client write on a
+ * primary (op = ctx->last_optime, the write's last entry; wall_ms its wall
+ * time): the primary's own applied and durable optimes advance (a commit is
+ * fsync'd), which moves the commit point and wakes write-concern waiters.
+ * Call it BEFORE repl_node_wait_write_concern for that write. */
+void repl_node_note_local_write(struct repl_node *n, struct optime op, int64_t wall_ms);
 
 /* --- for the fetcher and applier (same loop thread) --- */
 /* Feeds one event to the core and carries out the resulting actions. */

@@ -31,7 +31,7 @@
 #define TALLY_OPLOG_ENTRY_H
 
 #include "core/err.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 #include "storage/store.h"
 
 #include <bson/bson.h>

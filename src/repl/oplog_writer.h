@@ -16,7 +16,7 @@
 #define TALLY_OPLOG_WRITER_H
 
 #include "core/err.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 #include "storage/store.h"
 
 #include <stdbool.h>

@@ -22,7 +22,7 @@
 #define TALLY_OPLOG_H
 
 #include "core/err.h"
-#include "repl/optime.h"
+#include "core/optime.h"
 #include "storage/store.h"
 
 #include <bson/bson.h>

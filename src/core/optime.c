@@ -3,7 +3,7 @@
  * Sits under every replication message and oplog reader. Guarantees: the
  * reader accepts only a document with a Timestamp `ts` and a numeric `t`
  * (int32, int64 or an integral double), as mongod writes and reads them. */
-#include "repl/optime.h"
+#include "core/optime.h"
 
 #include <math.h>
 #include <string.h>
