@@ -4,7 +4,10 @@
  * Value: BSON {db, name, id, uuid, options, capped, size, max, indexes: [{id,
  * name, key, spec, unique, sparse, multikey}]}. This file owns the
  * (de)serialisation of struct coll_info, name validation, and create, drop,
- * rename and dropDatabase. Every check happens before the first change. */
+ * rename and dropDatabase. Every check happens before the first change.
+ * Each of those reports itself to the change hook as one command ({create},
+ * {drop}, {dropDatabase}, {renameCollection}), never as the drops it is made
+ * of, so the oplog holds what a secondary must replay and nothing twice. */
 #include "storage/store_int.h"
 
 #include "core/mem.h"
@@ -443,6 +446,17 @@ int store_coll_create(struct store_txn *t, const char *db, const char *name, con
     struct coll_counters cc = {0, 0, 1};
     if ((rc = catalog_put(t, c, e)) < 0 || (rc = store_counters_put(t, c->id, &cc, e)) < 0)
         goto fail;
+    if (store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        BSON_APPEND_UTF8(&cmd, "create", name);
+        bson_concat(&cmd, &c->options);
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = c, .db = db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_destroy(&cmd);
+        if (rc < 0)
+            goto fail;
+    }
     if (out)
         *out = c;
     else
@@ -453,7 +467,9 @@ fail:
     return rc;
 }
 
-int store_coll_drop(struct store_txn *t, const struct coll_info *c, struct err *e)
+/* Removes c's records, index entries, statistics and catalog entry, without
+ * telling the hook (callers report the command they are part of). */
+static int coll_remove(struct store_txn *t, const struct coll_info *c, struct err *e)
 {
     int rc = store_delete_prefix(t, t->s->dbi_records, c->id, e);
     for (int i = 0; rc == 0 && i < c->n_indexes; i++)
@@ -466,6 +482,20 @@ int store_coll_drop(struct store_txn *t, const struct coll_info *c, struct err *
     return rc;
 }
 
+int store_coll_drop(struct store_txn *t, const struct coll_info *c, struct err *e)
+{
+    int rc = coll_remove(t, c, e);
+    if (rc == 0 && store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        BSON_APPEND_UTF8(&cmd, "drop", c->name);
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = c, .db = c->db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_destroy(&cmd);
+    }
+    return rc;
+}
+
 int store_db_drop(struct store_txn *t, const char *db, struct err *e)
 {
     struct coll_info **list;
@@ -474,8 +504,17 @@ int store_db_drop(struct store_txn *t, const char *db, struct err *e)
     if (rc < 0)
         return rc;
     for (int i = 0; rc == 0 && i < n; i++)
-        rc = store_coll_drop(t, list[i], e);
+        rc = coll_remove(t, list[i], e);
     coll_info_list_free(list, n);
+    /* An empty database changes nothing, so there is nothing to report. */
+    if (rc == 0 && n > 0 && store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        BSON_APPEND_INT32(&cmd, "dropDatabase", 1);
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = NULL, .db = db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_destroy(&cmd);
+    }
     return rc;
 }
 
@@ -496,7 +535,7 @@ int store_coll_rename(struct store_txn *t, const struct coll_info *c, const char
             coll_info_destroy(target);
             return err_set(e, ERR_NAMESPACE_EXISTS, "target namespace exists");
         }
-        rc = store_coll_drop(t, target, e);
+        rc = coll_remove(t, target, e);
         coll_info_destroy(target);
         if (rc < 0)
             return rc;
@@ -515,6 +554,21 @@ int store_coll_rename(struct store_txn *t, const struct coll_info *c, const char
     cur->name = xstrdup(to_name);
     if (rc == 0)
         rc = catalog_put(t, cur, e);
+    if (rc == 0 && store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        char *from = bson_strdup_printf("%s.%s", c->db, c->name);
+        char *to = bson_strdup_printf("%s.%s", to_db, to_name);
+        BSON_APPEND_UTF8(&cmd, "renameCollection", from);
+        BSON_APPEND_UTF8(&cmd, "to", to);
+        BSON_APPEND_BOOL(&cmd, "dropTarget", is_drop_target);
+        /* coll is the source as it was: its UUID is what the entry names. */
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = c, .db = c->db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_free(from);
+        bson_free(to);
+        bson_destroy(&cmd);
+    }
     coll_info_destroy(cur);
     return rc;
 }

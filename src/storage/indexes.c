@@ -4,7 +4,9 @@
  * support (ascending/descending B-tree keys, unique, sparse), normalises it
  * to what listIndexes shows, and builds the index over the existing
  * documents inside a nested LMDB transaction, so a duplicate found halfway
- * through leaves the caller's transaction exactly as it was. */
+ * through leaves the caller's transaction exactly as it was. An index that
+ * was created or dropped is reported to the change hook as one command
+ * ({createIndexes: coll, ...normalised spec} / {dropIndexes: coll, index}). */
 #include "storage/store_int.h"
 
 #include "core/mem.h"
@@ -280,7 +282,8 @@ int store_index_create(struct store_txn *t, const struct coll_info *c, const bso
         rc = store_mdb_err(mrc, "begin index build", e);
         goto done;
     }
-    struct store_txn ct = {t->s, child, true};
+    /* The build's own changes are not reported: the hook hears of the index once, below. */
+    struct store_txn ct = {t->s, child, true, false};
     struct index_info ix = {0};
     if ((rc = store_meta_next_id(&ct, "next_index_id", &ix.id, e)) < 0) {
         mdb_txn_abort(child);
@@ -319,6 +322,15 @@ int store_index_create(struct store_txn *t, const struct coll_info *c, const bso
         goto done;
     }
     *is_created = true;
+    if (store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        BSON_APPEND_UTF8(&cmd, "createIndexes", c->name);
+        bson_concat(&cmd, &sp.norm);
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = cur, .db = c->db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_destroy(&cmd);
+    }
 done:
     coll_info_destroy(cur);
     index_spec_destroy(&sp);
@@ -358,6 +370,15 @@ int store_index_drop(struct store_txn *t, const struct coll_info *c, const char 
         coll_info_set_indexes(cur, rest, n);
         free(rest);
         rc = catalog_put(t, cur, e);
+    }
+    if (rc == 0 && store_hook_is_active(t)) {
+        bson_t cmd;
+        bson_init(&cmd);
+        BSON_APPEND_UTF8(&cmd, "dropIndexes", cur->name);
+        BSON_APPEND_UTF8(&cmd, "index", name);
+        struct store_change ch = {.kind = STORE_CHANGE_COMMAND, .coll = cur, .db = cur->db, .command = &cmd};
+        rc = store_hook_report(t, &ch, e);
+        bson_destroy(&cmd);
     }
     coll_info_destroy(cur);
     return rc;

@@ -10,7 +10,10 @@
  * uniqueness constraint, and only then changes anything, so a logical error
  * leaves the transaction untouched. Statistics (n_docs, data_bytes) change in
  * the same transaction. Documents read from LMDB live in the map: keys are
- * computed into owned buffers before the first write can move them. */
+ * computed into owned buffers before the first write can move them, and when
+ * the change hook is active the pre-image it needs is copied out first. Each
+ * successful change (capped evictions included, as deletes) is reported to
+ * the hook right after it is made. */
 #include "storage/store_int.h"
 
 #include "core/mem.h"
@@ -288,8 +291,15 @@ static int capped_evict(struct store_txn *t, const struct coll_info *c, struct c
             keybuf_destroy(&rk);
             return 0;
         }
+        bson_t *pre = store_hook_is_active(t) ? bson_copy(&doc) : NULL;
         rc = record_remove(t, c, &rk, &doc, cc, e);
         keybuf_destroy(&rk);
+        if (rc == 0 && pre) {
+            struct store_change ch = {.kind = STORE_CHANGE_DELETE, .coll = c, .db = c->db, .old_doc = pre};
+            rc = store_hook_report(t, &ch, e);
+        }
+        if (pre)
+            bson_destroy(pre);
         if (rc < 0)
             return rc;
     }
@@ -354,6 +364,12 @@ int store_doc_insert(struct store_txn *t, const struct coll_info *c, const bson_
             goto done;
     if ((rc = mark_multikey(t, c, ks, e)) < 0)
         goto done;
+    /* Reported before any eviction, so the oplog reads "insert, then evict". */
+    if (store_hook_is_active(t)) {
+        struct store_change ch = {.kind = STORE_CHANGE_INSERT, .coll = c, .db = c->db, .doc = doc};
+        if ((rc = store_hook_report(t, &ch, e)) < 0)
+            goto done;
+    }
     cc.n_docs++;
     cc.data_bytes += doc->len;
     if (c->is_capped) {
@@ -380,6 +396,7 @@ int store_doc_update(struct store_txn *t, const struct coll_info *c, const bson_
         ikeyset_init(&new_ks[i]);
     }
     int64_t old_len = old_doc->len;
+    bson_t *pre = store_hook_is_active(t) ? bson_copy(old_doc) : NULL;
     bson_value_t old_id, new_id;
     struct coll_counters cc;
     int rc = doc_id(new_doc, &new_id, e);
@@ -426,7 +443,14 @@ int store_doc_update(struct store_txn *t, const struct coll_info *c, const bson_
         goto done;
     cc.data_bytes += (int64_t)new_doc->len - old_len;
     rc = store_counters_put(t, c->id, &cc, e);
+    if (rc == 0 && pre) {
+        struct store_change ch = {
+            .kind = STORE_CHANGE_UPDATE, .coll = c, .db = c->db, .doc = new_doc, .old_doc = pre};
+        rc = store_hook_report(t, &ch, e);
+    }
 done:
+    if (pre)
+        bson_destroy(pre);
     destroy_all_keys(c, old_ks);
     destroy_all_keys(c, new_ks);
     keybuf_destroy(&rk);
@@ -438,6 +462,7 @@ int store_doc_delete(struct store_txn *t, const struct coll_info *c, const bson_
     struct keybuf rk;
     keybuf_init(&rk);
     struct coll_counters cc;
+    bson_t *pre = store_hook_is_active(t) ? bson_copy(old_doc) : NULL;
     int rc = existing_rk(t, c, old_doc, &rk, e);
     if (rc == 0)
         rc = store_counters_get(t, c->id, &cc, e);
@@ -445,6 +470,12 @@ int store_doc_delete(struct store_txn *t, const struct coll_info *c, const bson_
         rc = record_remove(t, c, &rk, old_doc, &cc, e);
     if (rc == 0)
         rc = store_counters_put(t, c->id, &cc, e);
+    if (rc == 0 && pre) {
+        struct store_change ch = {.kind = STORE_CHANGE_DELETE, .coll = c, .db = c->db, .old_doc = pre};
+        rc = store_hook_report(t, &ch, e);
+    }
+    if (pre)
+        bson_destroy(pre);
     keybuf_destroy(&rk);
     return rc;
 }

@@ -5,7 +5,8 @@
  * processes share an environment. Commits fsync (LMDB's default): after a
  * crash every committed transaction is present. The meta sub-database holds
  * the format version, the id counters and per-collection statistics; see
- * docs/storage.md. */
+ * docs/storage.md. It also holds the change-hook registry: the other storage
+ * files report each change through store_hook_report. */
 #include "storage/store_int.h"
 
 #include "core/log.h"
@@ -220,6 +221,7 @@ static int store_txn_begin(struct store *s, bool is_write, struct store_txn **ou
     t->s = s;
     t->txn = txn;
     t->is_write = is_write;
+    t->is_hook_enabled = true;
     *out = t;
     return 0;
 }
@@ -346,4 +348,27 @@ int store_delete_prefix(struct store_txn *t, MDB_dbi dbi, uint64_t id, struct er
     if (rc != 0 && rc != MDB_NOTFOUND)
         return store_mdb_err(rc, "delete entries", e);
     return 0;
+}
+
+void store_set_change_hook(struct store *s, store_change_cb cb, void *arg)
+{
+    s->change_cb = cb;
+    s->change_arg = arg;
+}
+
+void store_txn_set_hook_enabled(struct store_txn *t, bool is_enabled)
+{
+    t->is_hook_enabled = is_enabled;
+}
+
+struct store *store_txn_store(struct store_txn *t)
+{
+    return t->s;
+}
+
+int store_hook_report(struct store_txn *t, const struct store_change *c, struct err *e)
+{
+    if (!store_hook_is_active(t))
+        return 0;
+    return t->s->change_cb(t, c, t->s->change_arg, e);
 }

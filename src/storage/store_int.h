@@ -29,12 +29,15 @@ struct store {
     int lock_fd;
     char *dbpath;
     size_t max_key_bytes;
+    store_change_cb change_cb; /* NULL: no hook (standalone) */
+    void *change_arg;
 };
 
 struct store_txn {
     struct store *s;
     MDB_txn *txn;
     bool is_write;
+    bool is_hook_enabled; /* store_txn_set_hook_enabled; true when begun */
 };
 
 /* Per-collection counters kept in meta under "s" + collection id. */
@@ -56,6 +59,13 @@ int store_counters_put(struct store_txn *t, uint64_t coll_id, const struct coll_
 int store_counters_delete(struct store_txn *t, uint64_t coll_id, struct err *e);
 /* Deletes every key of dbi that starts with the 8-byte id. */
 int store_delete_prefix(struct store_txn *t, MDB_dbi dbi, uint64_t id, struct err *e);
+/* Whether changes made in t must be reported (a hook is installed and enabled). */
+static inline bool store_hook_is_active(const struct store_txn *t)
+{
+    return t->s->change_cb != NULL && t->is_hook_enabled;
+}
+/* Reports one change to the hook when active; returns the hook's error as is. */
+int store_hook_report(struct store_txn *t, const struct store_change *c, struct err *e);
 
 /* --- catalog.c --- */
 /* Rewrites the catalog entry of c (keyed by c->db, c->name). */
