@@ -8,6 +8,7 @@
 #include "cmd/args.h"
 #include "cmd/cursor.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "cmd/readopt.h"
 #include "query/agg.h"
 
@@ -126,6 +127,8 @@ static int run_pipeline(struct cmd_ctx *ctx, struct pipeline *p, const char *col
     int rc;
 
     bson_init(&empty);
+    if (oplog_read_is_ns(ctx->req->db, coll))
+        return oplog_read_run_pipeline(ctx, p, coll, c);
     if ((rc = store_coll_find(ctx->txn, ctx->req->db, coll, &ci, &ctx->err)) < 0)
         return rc;
     if (ci) {

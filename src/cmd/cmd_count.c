@@ -8,6 +8,7 @@
 #include "cmd/args.h"
 #include "cmd/exec.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "cmd/readopt.h"
 #include "core/mem.h"
 #include "query/bsonval.h"
@@ -68,6 +69,13 @@ int cmd_count(struct cmd_ctx *ctx)
     /* A negative limit means the same as its absolute value for count. */
     if (limit < 0)
         limit = limit == INT64_MIN ? INT64_MAX : -limit;
+    if (oplog_read_is_ns(ctx->req->db, coll)) {
+        if ((rc = oplog_read_count(ctx, coll, has_query ? &query : NULL, &n)) < 0)
+            return rc;
+        n = n > skip ? n - skip : 0;
+        append_count(&ctx->reply, limit > 0 && n > limit ? limit : n);
+        return 0;
+    }
     if ((rc = store_coll_find(ctx->txn, ctx->req->db, coll, &ci, &ctx->err)) < 0)
         return rc;
     if (!ci) {

@@ -10,6 +10,7 @@
 #include "cmd/args.h"
 #include "cmd/cursor.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "net/server.h"
 
 #include <string.h>
@@ -90,6 +91,8 @@ int cmd_get_more(struct cmd_ctx *ctx)
         cursor_registry_checkin(reg, c, ctx->now_ms);
         return rc;
     }
+    if (c->is_oplog)
+        return oplog_read_get_more(ctx, c, batch_size, max_time_ms);
     bson_init(&arr);
     n = cursor_fill_batch(c, ctx->txn, batch_size > 0 ? batch_size : CURSOR_NO_LIMIT, &arr, &is_exhausted,
                           &ctx->err);

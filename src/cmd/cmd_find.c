@@ -9,6 +9,7 @@
 #include "cmd/args.h"
 #include "cmd/cursor.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "cmd/readopt.h"
 #include "core/mem.h"
 #include "query/sort.h"
@@ -245,8 +246,11 @@ int cmd_find(struct cmd_ctx *ctx)
     char ns[300];
     bson_t empty;
 
-    if ((rc = args_collection(ctx, &coll)) < 0 || (rc = args_namespace(ctx, coll, ns, sizeof ns)) < 0 ||
-        (rc = parse_opts(ctx, &o)) < 0)
+    if ((rc = args_collection(ctx, &coll)) < 0 || (rc = args_namespace(ctx, coll, ns, sizeof ns)) < 0)
+        return rc;
+    if (oplog_read_is_ns(ctx->req->db, coll))
+        return oplog_read_find(ctx, coll);
+    if ((rc = parse_opts(ctx, &o)) < 0)
         return rc;
     c = cursor_create(ctx->req->db, coll, ns);
     bson_init(&empty);

@@ -8,6 +8,7 @@
 #include "cmd/args.h"
 #include "cmd/cursor.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "core/mem.h"
 #include "query/match.h"
 
@@ -118,7 +119,12 @@ int cmd_list_collections(struct cmd_ctx *ctx)
         bson_destroy(&doc);
     }
     coll_info_list_free(list, n);
+    rc = oplog_read_list_collections(ctx, m, is_name_only, c);
     matcher_destroy(m);
+    if (rc < 0) {
+        cursor_destroy(c);
+        return rc;
+    }
     return cursor_reply_first(ctx, c, batch_n, false);
 }
 

@@ -7,6 +7,7 @@
  * as storage sizes are anyway). */
 #include "cmd/args.h"
 #include "cmd/handlers.h"
+#include "cmd/oplog_read.h"
 #include "net/server.h"
 
 #include <stdio.h>
@@ -47,6 +48,8 @@ int cmd_coll_stats(struct cmd_ctx *ctx)
     if ((rc = args_collection(ctx, &coll)) < 0 || (rc = args_check_known(ctx, coll_stats_fields)) < 0 ||
         (rc = parse_scale(ctx, &scale)) < 0 || (rc = args_namespace(ctx, coll, ns, sizeof ns)) < 0)
         return rc;
+    if (oplog_read_is_ns(ctx->req->db, coll))
+        return oplog_read_coll_stats(ctx, coll, scale);
     if ((rc = store_coll_find(ctx->txn, ctx->req->db, coll, &ci, &ctx->err)) < 0)
         return rc;
     if (!ci)

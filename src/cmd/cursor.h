@@ -55,6 +55,12 @@ struct cursor {
     bool is_tailable;
     bool is_await_data;
     bool is_no_timeout;
+    /* Oplog cursors (cmd/oplog_read.c): getMore resumes from oplog_from
+     * (inclusive or not) instead of a collection scan; oplog_hi bounds it. */
+    bool is_oplog;
+    bool is_oplog_from_inclusive;
+    uint64_t oplog_from;
+    uint64_t oplog_lo, oplog_hi; /* timestamp bounds taken from the filter (inclusive) */
     /* Registry state (under the registry mutex). */
     int64_t last_used_ms;
     bool is_in_use;
