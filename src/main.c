@@ -1,9 +1,12 @@
 /* main.c - tallyd startup and shutdown, nothing else.
  *
  * Order: options (flags over the YAML file), log, data directory check, store,
- * writer thread, cursor registry, listeners, then the loop. SIGTERM, SIGINT
- * and the shutdown command take one path: stop accepting, close connections,
- * let queued writes commit (writer_stop), give parked getMores their last run,
+ * with --replSet the replica-set member (it installs the oplog hook, so before
+ * the writer), writer thread, cursor registry, listeners, member start, then
+ * the loop. SIGTERM, SIGINT and the shutdown command take one path: stop
+ * accepting, close connections, stop the member (its waiters are answered),
+ * let queued writes commit (writer_stop), free the member (its oplog hook
+ * outlives the writer thread), give parked getMores their last run,
  * and once the loop has drained close the store and exit 0. Exit codes follow
  * mongod: 2 bad options, 100 data directory or storage failure, 48 listener
  * failure. */
@@ -13,6 +16,7 @@
 #include "core/log.h"
 #include "net/net.h"
 #include "net/server.h"
+#include "repl/node.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -44,10 +48,18 @@ static void begin_shutdown(struct server *srv, const char *why)
     srv->is_shutting_down = true;
     log_info(LOGC_CONTROL, "Shutting down (%s): closing listeners and connections", why);
     net_stop(srv);
+    /* The member stops first (no more writable term, waiters answered); its
+     * oplog hook must outlive the writer thread, so it is freed only after. */
+    if (srv->repl)
+        repl_node_stop(srv->repl);
     if (srv->writer) {
         /* Runs every queued write and its reply callback before returning. */
         writer_stop(srv->writer);
         srv->writer = NULL;
+    }
+    if (srv->repl) {
+        repl_node_destroy(srv->repl);
+        srv->repl = NULL;
     }
     cmd_dispatch_wake_parked(srv);
     uv_close((uv_handle_t *)&sig_term, NULL);
@@ -79,6 +91,27 @@ static int check_dbpath(const char *dbpath)
         fprintf(stderr, "Data directory %s not found.\n", dbpath);
         return -1;
     }
+    return 0;
+}
+
+/* Creates the replica-set member. Its own name (hello.me, the default config
+ * of replSetInitiate) is "<hostname>:<port>", as mongod's; net_start sets the
+ * same string again once the port is bound. */
+static int start_member(struct server *srv, struct err *e)
+{
+    char host[256];
+
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    snprintf(srv->host_port, sizeof srv->host_port, "%s:%d", host, srv->cfg.port);
+    if (repl_node_create(srv, srv->cfg.repl_set, &srv->repl, e) < 0) {
+        log_error(LOGC_REPL, "Cannot start replica set member of %s: %s", srv->cfg.repl_set, e->msg);
+        fprintf(stderr, "tallyd: %s\n", e->msg);
+        srv->repl = NULL;
+        return -1;
+    }
+    log_info(LOGC_REPL, "Replica set member of %s, answering as %s", srv->cfg.repl_set, srv->host_port);
     return 0;
 }
 
@@ -123,9 +156,6 @@ int main(int argc, char **argv)
     srv->start_time_ms = wall_ms();
     log_info(LOGC_CONTROL, "tallyd starting: pid %d, port %d, dbpath %s", (int)getpid(), srv->cfg.port,
              srv->cfg.dbpath);
-    if (srv->cfg.repl_set)
-        log_startup_warning("--replSet %s was given, but replication is not built yet: this server runs standalone",
-                            srv->cfg.repl_set);
     if (check_dbpath(srv->cfg.dbpath) < 0) {
         status = EXIT_NEED_UPGRADE;
         goto destroy_config;
@@ -139,10 +169,14 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&loop);
     srv->loop = &loop;
+    if (srv->cfg.repl_set && start_member(srv, &e) < 0) {
+        status = EXIT_NEED_UPGRADE;
+        goto close_loop;
+    }
     if (writer_start(srv->store, srv->loop, &srv->writer, &e) < 0) {
         log_error(LOGC_STORAGE, "Cannot start the writer thread: %s", e.msg);
         status = EXIT_NEED_UPGRADE;
-        goto close_loop;
+        goto destroy_member;
     }
     srv->cursors = cursor_registry_create();
     if (net_start(srv, &e) < 0) {
@@ -150,11 +184,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "tallyd: %s\n", e.msg);
         status = EXIT_LISTENER;
         srv->is_shutting_down = true;
+        if (srv->repl)
+            repl_node_stop(srv->repl);
         writer_stop(srv->writer);
         srv->writer = NULL;
+        if (srv->repl) {
+            repl_node_destroy(srv->repl);
+            srv->repl = NULL;
+        }
         uv_run(srv->loop, UV_RUN_DEFAULT); /* let the listener handles close */
         goto destroy_cursors;
     }
+    if (srv->repl)
+        repl_node_start(srv->repl);
     start_signals(srv);
     log_info(LOGC_NETWORK, "Waiting for connections on port %d", srv->port);
     uv_run(srv->loop, UV_RUN_DEFAULT);
@@ -163,6 +205,13 @@ destroy_cursors:
     net_destroy(srv);
     cursor_registry_destroy(srv->cursors);
     srv->cursors = NULL;
+destroy_member:
+    if (srv->repl) {
+        /* Only when the writer never started: shutdown destroys it otherwise. */
+        repl_node_destroy(srv->repl);
+        srv->repl = NULL;
+        uv_run(srv->loop, UV_RUN_DEFAULT); /* let its handles close */
+    }
 close_loop:
     if (uv_loop_close(&loop) != 0)
         log_warn(LOGC_CONTROL, "The event loop still had open handles at exit");

@@ -2,8 +2,10 @@
  *
  * Runs on the loop thread. The reply is a standalone's, with the exact BSON
  * types drivers check (wire-compat.md 2.2): int32 size and wire-version
- * fields, a date localTime, no topologyVersion (polling monitoring only) and
- * no setName (replication is not built yet). The reply key is
+ * fields, a date localTime, no topologyVersion (polling monitoring only).
+ * A replica-set member adds its role and set fields (repl_node_append_hello:
+ * setName, hosts, primary, me, lastWrite, ...); a standalone is always a
+ * writable primary without setName. The reply key is
  * isWritablePrimary for hello and ismaster for isMaster/ismaster, decided per
  * request. A second `client` document on one connection is refused, as mongod
  * does (ClientMetadataCannotBeMutated). */
@@ -11,6 +13,8 @@
 
 #include "core/log.h"
 #include "net/net.h"
+#include "net/server.h"
+#include "repl/node.h"
 #include "wire/wire.h"
 
 #include <string.h>
@@ -63,7 +67,10 @@ int cmd_hello(struct cmd_ctx *ctx)
     }
     if (bson_iter_init_find(&it, &req->body, "helloOk") && bson_iter_as_bool(&it))
         BSON_APPEND_BOOL(&ctx->reply, "helloOk", true);
-    BSON_APPEND_BOOL(&ctx->reply, is_hello ? "isWritablePrimary" : "ismaster", true);
+    if (ctx->srv->repl)
+        repl_node_append_hello(ctx->srv->repl, is_hello, &ctx->reply);
+    else
+        BSON_APPEND_BOOL(&ctx->reply, is_hello ? "isWritablePrimary" : "ismaster", true);
     BSON_APPEND_INT32(&ctx->reply, "maxBsonObjectSize", WIRE_MAX_BSON_BYTES);
     BSON_APPEND_INT32(&ctx->reply, "maxMessageSizeBytes", WIRE_MAX_MESSAGE_BYTES);
     BSON_APPEND_INT32(&ctx->reply, "maxWriteBatchSize", MAX_WRITE_BATCH);

@@ -7,12 +7,22 @@
  * on the libuv thread pool inside a fresh read transaction, WRITE handlers on
  * the writer thread inside the shared write transaction and are answered only
  * after it committed; a handler returning CMD_PARK is re-run after the next
- * commit or at its deadline (is_await_expired on that last run). */
+ * commit or at its deadline (is_await_expired on that last run). A LOOP
+ * handler returning CMD_ASYNC is answered when it calls cmd_dispatch_finish.
+ *
+ * With --replSet (server.repl set) a command first passes the role check of
+ * dispatch_repl.c; a user write is refused on the writer thread too when the
+ * oplog writer has no writable term (the member stepped down while the job
+ * was queued), reports its last oplog entry to the node once committed, and
+ * waits for its write concern before the reply goes out. */
 #include "cmd/cmd.h"
 
+#include "cmd/dispatch_repl.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/server.h"
+#include "repl/node.h"
+#include "repl/oplog_writer.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -24,7 +34,7 @@
 #define DEFAULT_AWAIT_MS 1000
 
 struct dispatch_req {
-    struct cmd_ctx ctx;
+    struct cmd_ctx ctx; /* first: cmd_dispatch_finish gets back from ctx to here */
     struct cmd_request *req;
     const struct cmd_def *def;
     struct server *srv;
@@ -37,6 +47,19 @@ struct dispatch_req {
     uv_timer_t timer;
     bool has_timer;
     struct dispatch_req *prev_parked, *next_parked;
+    /* CMD_ASYNC: cmd_dispatch_finish called before the handler returned. */
+    bool is_in_handler;
+    bool has_early_finish;
+    int early_rc;
+    /* Replica sets (all unused for a standalone). */
+    bool is_repl;                      /* server.repl was set when the request arrived */
+    bool is_user_write;                /* dispatch_repl_is_user_write */
+    bool is_retryable;                 /* may carry RetryableWriteError */
+    bool has_wc;                       /* wc below applies */
+    struct write_concern wc;
+    struct err wc_unsat;               /* code set: report as writeConcernError after the write */
+    struct oplog_writer *oplog_writer; /* read on the writer thread; captured on the loop */
+    int64_t last_wall_ms;              /* wall time of ctx.last_optime's entry */
 };
 
 /* Parked await-data requests; loop thread only (one server per process). */
@@ -60,6 +83,7 @@ static void release(struct dispatch_req *d)
 {
     bson_destroy(&d->ctx.reply);
     err_clear(&d->ctx.err);
+    err_clear(&d->wc_unsat);
     if (d->has_timer)
         uv_close((uv_handle_t *)&d->timer, on_timer_closed);
     else
@@ -124,7 +148,11 @@ static void finish(struct dispatch_req *d)
     if (d->rc < 0) {
         bson_reinit(&d->ctx.reply);
         err_append_reply(&d->ctx.err, &d->ctx.reply);
+        if (d->is_retryable)
+            dispatch_repl_add_labels(req, d->rc, &d->ctx.err, &d->ctx.reply);
     } else {
+        if (d->is_retryable)
+            dispatch_repl_add_labels(req, d->rc, &d->ctx.err, &d->ctx.reply);
         bson_append_double(&d->ctx.reply, "ok", 2, 1.0);
     }
     ms = (uv_hrtime() - d->start_ns) / 1000000;
@@ -167,14 +195,80 @@ static void work_done(uv_work_t *w, int status)
 static int job_run(struct store_txn *t, struct write_job *job)
 {
     struct dispatch_req *d = (struct dispatch_req *)((char *)job - offsetof(struct dispatch_req, job));
+    struct oplog_writer *ow = d->oplog_writer;
+    struct optime before = OPTIME_NULL;
 
+    if (ow) {
+        /* The member may have stepped down after the role check: the term
+         * the writer would stamp is no longer ours to write in. */
+        if (d->is_user_write && oplog_writer_writable_term(ow) == -1) {
+            d->rc = err_set(&d->ctx.err, ERR_NOT_WRITABLE_PRIMARY, "not primary");
+            return 0;
+        }
+        before = oplog_writer_last_optime(ow);
+    }
     d->ctx.txn = t;
     d->rc = d->def->handler(&d->ctx);
     d->ctx.txn = NULL;
+    if (ow) {
+        struct optime after = oplog_writer_last_optime(ow);
+        if (optime_compare(after, before) != 0) {
+            d->ctx.last_optime = after;
+            d->last_wall_ms = oplog_writer_last_wall_ms(ow);
+        }
+    }
     /* Only a storage failure poisons the shared transaction (writer.h). */
     if (d->rc == -ERR_OUT_OF_DISK_SPACE || d->rc == -ERR_INTERNAL_ERROR)
         return d->rc;
     return 0;
+}
+
+/* Loop thread: the write concern wait of a committed write ended. */
+static void on_write_concern(void *arg, int rc, const struct err *e, const bson_t *fields)
+{
+    struct dispatch_req *d = arg;
+
+    if (rc < 0 && e)
+        dispatch_repl_append_wc_error(e, d->is_retryable, &d->ctx.reply);
+    else if (rc >= 0)
+        dispatch_repl_merge_fields(fields, d->is_retryable, &d->ctx.reply);
+    finish(d);
+}
+
+/* Loop thread, after a replica-set write committed: tells the node and starts
+ * the write concern wait. Returns true when the reply now waits (on_write_concern). */
+static bool after_repl_commit(struct dispatch_req *d)
+{
+    struct repl_node *n = d->srv->repl;
+    bool has_written = !optime_is_null(d->ctx.last_optime);
+    int rc;
+
+    if (n == NULL)
+        return false; /* the node is gone: shutting down */
+    if (d->srv->is_shutting_down) {
+        /* The member stopped: nobody will report replication progress. */
+        if (d->has_wc && d->rc >= 0 && has_written && dispatch_repl_wc_needs_wait(&d->wc)) {
+            struct err e;
+            err_init(&e);
+            err_set(&e, ERR_SHUTDOWN_IN_PROGRESS, "The server is shutting down");
+            dispatch_repl_append_wc_error(&e, d->is_retryable, &d->ctx.reply);
+            err_clear(&e);
+        }
+        return false;
+    }
+    if (has_written)
+        repl_node_note_local_write(n, d->ctx.last_optime, d->last_wall_ms);
+    if (!d->has_wc || d->rc < 0)
+        return false;
+    if (d->wc_unsat.code != 0) {
+        dispatch_repl_append_wc_error(&d->wc_unsat, d->is_retryable, &d->ctx.reply);
+        return false;
+    }
+    /* A write that changed nothing has nothing to replicate. */
+    if (!has_written || !dispatch_repl_wc_needs_wait(&d->wc))
+        return false;
+    rc = repl_node_wait_write_concern(n, &d->wc, d->ctx.last_optime, on_write_concern, d);
+    return rc == REPL_ASYNC;
 }
 
 static void job_done(struct write_job *job, int commit_rc, const struct err *commit_err)
@@ -187,7 +281,8 @@ static void job_done(struct write_job *job, int commit_rc, const struct err *com
                 commit_err ? commit_err->msg : "write transaction failed");
         d->rc = -d->ctx.err.code;
     }
-    finish(d);
+    if (commit_rc < 0 || !d->is_repl || !after_repl_commit(d))
+        finish(d);
     /* Await-data getMores may now see new documents. */
     cmd_dispatch_wake_parked(srv);
 }
@@ -200,7 +295,14 @@ static void run(struct dispatch_req *d)
     d->rc = 0;
     switch (d->def->exec) {
     case CMD_EXEC_LOOP:
+        d->is_in_handler = true;
         d->rc = d->def->handler(&d->ctx);
+        d->is_in_handler = false;
+        if (d->rc == CMD_ASYNC) {
+            if (!d->has_early_finish)
+                return; /* cmd_dispatch_finish answers */
+            d->rc = d->early_rc;
+        }
         finish(d);
         return;
     case CMD_EXEC_READ:
@@ -216,6 +318,7 @@ static void run(struct dispatch_req *d)
             finish(d);
             return;
         }
+        d->oplog_writer = d->srv->repl ? repl_node_oplog_writer(d->srv->repl) : NULL;
         d->job.run = job_run;
         d->job.done = job_done;
         writer_submit(d->srv->writer, &d->job);
@@ -223,7 +326,7 @@ static void run(struct dispatch_req *d)
     }
 }
 
-/* writeConcern: {w: int >= 0 | string, wtimeout: number, j: bool, fsync: bool}. */
+/* Standalone writeConcern: {w: int >= 0 | string, wtimeout: number, j: bool, fsync: bool}. */
 static int check_write_concern(const struct cmd_request *req, struct err *e)
 {
     bson_iter_t it, wc;
@@ -358,8 +461,18 @@ static int precheck(struct dispatch_req *d, struct err *e)
         return err_set(e, ERR_UNAUTHORIZED, "%s may only be run against the admin database.", req->name);
     if ((rc = check_transaction(req, e)) < 0)
         return rc;
-    if ((d->def->flags & CMD_FLAG_WRITE) && (rc = check_write_concern(req, e)) < 0)
+    if (d->is_repl) {
+        if ((rc = dispatch_repl_check_role(d->srv, req, d->def, e)) < 0)
+            return rc;
+        d->is_user_write = dispatch_repl_is_user_write(req, d->def);
+        if (d->is_user_write) {
+            if ((rc = dispatch_repl_write_concern(d->srv, req, &d->wc, &d->wc_unsat, e)) < 0)
+                return rc;
+            d->has_wc = true;
+        }
+    } else if ((d->def->flags & CMD_FLAG_WRITE) && (rc = check_write_concern(req, e)) < 0) {
         return rc;
+    }
     return check_read_concern(req, e);
 }
 
@@ -374,8 +487,12 @@ void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb repl
     d->start_ns = uv_hrtime();
     d->ctx.srv = srv;
     d->ctx.req = req;
+    d->ctx.last_optime = OPTIME_NULL;
     bson_init(&d->ctx.reply);
     err_init(&d->ctx.err);
+    err_init(&d->wc_unsat);
+    d->is_repl = srv->repl != NULL;
+    d->is_retryable = d->is_repl && req->name && dispatch_repl_is_retryable_write(req);
     req->is_secondary_ok = is_secondary_ok(req);
     if (req->name)
         count_op(srv, req);
@@ -385,6 +502,20 @@ void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb repl
         return;
     }
     run(d);
+}
+
+void cmd_dispatch_finish(struct cmd_ctx *ctx, int rc)
+{
+    struct dispatch_req *d = (struct dispatch_req *)ctx;
+
+    if (d->is_in_handler) {
+        /* Answered before the handler even returned: run() finishes it. */
+        d->has_early_finish = true;
+        d->early_rc = rc;
+        return;
+    }
+    d->rc = rc;
+    finish(d);
 }
 
 void cmd_dispatch_wake_parked(struct server *srv)

@@ -22,6 +22,20 @@ int cmd_shutdown(struct cmd_ctx *ctx);
 int cmd_whatsmyuri(struct cmd_ctx *ctx);
 int cmd_not_implemented(struct cmd_ctx *ctx); /* transactions, auth, change-stream helpers: clear error */
 
+/* cmd_repl.c, cmd_repl_internal.c: replica-set commands (NoReplicationEnabled without --replSet) */
+int cmd_repl_set_initiate(struct cmd_ctx *ctx);
+int cmd_repl_set_get_config(struct cmd_ctx *ctx);
+int cmd_repl_set_get_status(struct cmd_ctx *ctx);
+int cmd_repl_set_reconfig(struct cmd_ctx *ctx);
+int cmd_repl_set_step_down(struct cmd_ctx *ctx);
+int cmd_repl_set_step_up(struct cmd_ctx *ctx);
+int cmd_repl_set_freeze(struct cmd_ctx *ctx);
+int cmd_repl_set_sync_from(struct cmd_ctx *ctx);
+int cmd_repl_set_abort_primary_catch_up(struct cmd_ctx *ctx);
+int cmd_repl_set_heartbeat(struct cmd_ctx *ctx);
+int cmd_repl_set_request_votes(struct cmd_ctx *ctx);
+int cmd_repl_set_update_position(struct cmd_ctx *ctx);
+
 /* cmd_find.c, cmd_cursor.c, cmd_count.c, cmd_aggregate.c, cmd_list.c, cmd_stats.c: reads */
 int cmd_find(struct cmd_ctx *ctx);
 int cmd_get_more(struct cmd_ctx *ctx);

@@ -265,7 +265,7 @@ static const char usage[] =
     "  --bind_ip ADDR[,ADDR]     addresses to listen on (default 127.0.0.1)\n"
     "  --config, -f FILE         mongod.conf-style YAML file (flags override it)\n"
     "  --logpath FILE            log to FILE instead of stderr\n"
-    "  --replSet NAME            replica set name (replication is not built yet)\n"
+    "  --replSet NAME            run as a member of replica set NAME\n"
     "  --quiet                   fewer log lines\n"
     "  -v, -vv, ...              verbose logging\n"
     "  --setParameter NAME=VAL   enableTestCommands=1\n"
