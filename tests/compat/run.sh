@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh - the client compatibility suite: starts one tallyd ($TALLYD, default
 # bin/tallyd) on an ephemeral 127.0.0.1 port with a temp dbpath, runs the
-# Node.js driver tests and the mongosh tests (node --test), builds and runs
+# Node.js driver tests and the mongosh tests (node --test), then the
+# replica-set tests (replset.test.mjs, which start their own three members), builds and runs
 # the libmongoc smoke program, stops the server with SIGTERM (exit code must
 # be 0), and prints "compat: N passed, N failed". Exit status is non-zero on
 # any failure; the server log is printed when something failed.
@@ -68,6 +69,22 @@ if [ -z "$n" ] || [ -z "$f" ]; then
     echo "compat: could not read the node test summary" >&2
     n=${n:-0}
     f=$((${f:-0} + 1))
+fi
+PASSED=$((PASSED + n))
+FAILED=$((FAILED + f))
+
+# 1b. Replica-set tests: replset.test.mjs starts its own three members.
+env -u TALLY_URI TALLYD="$TALLYD" node --test --test-reporter=tap --test-concurrency=1 \
+    tests/compat/replset.test.mjs >"$WORK/replset.tap" 2>&1
+cat "$WORK/replset.tap"
+n=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/replset.tap" | tail -1)
+f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/replset.tap" | tail -1)
+c=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$WORK/replset.tap" | tail -1)
+f=$((${f:-0} + ${c:-0}))
+if [ -z "$n" ]; then
+    echo "compat: could not read the replica-set test summary" >&2
+    n=0
+    f=$((f + 1))
 fi
 PASSED=$((PASSED + n))
 FAILED=$((FAILED + f))

@@ -315,3 +315,262 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and _live_servers:
         for s in list(_live_servers):
             rep.sections.append(("tallyd log %s" % s.tmpdir, s.dump()))
+
+
+# -- replica sets ------------------------------------------------------------
+# The ReplSet harness: N tallyd members started with --replSet on ephemeral
+# 127.0.0.1 ports, initiated with fast timers, and helpers to find the
+# primary, wait for states, kill, pause and restart members. Every wait is
+# bounded and says what it saw when it gives up; every member is a Server, so
+# a failing test gets every member's log appended by the report hook above.
+
+FAST_SETTINGS = {"heartbeatIntervalMillis": 200, "electionTimeoutMillis": 1000}
+PRIMARY, SECONDARY = 1, 2
+
+
+class ReplSetError(AssertionError):
+    pass
+
+
+class ReplSet:
+    def __init__(self, n=3, name="rs0", settings=FAST_SETTINGS, members=None):
+        """members: optional per-member dicts merged into the config entries
+        (e.g. [{"priority": 2}, {}, {}])."""
+        self.name = name
+        self.settings = None if settings is None else dict(settings)
+        self.member_opts = list(members or [{} for _ in range(n)])
+        self.members = [Server(extra_args=["--replSet", name]) for _ in range(n)]
+        self.paused = set()
+        self._clients = []
+
+    # -- layout ----------------------------------------------------------
+    def host(self, i):
+        return "127.0.0.1:%d" % self.members[i].port
+
+    def hosts(self):
+        return [self.host(i) for i in range(len(self.members))]
+
+    def index_of(self, host):
+        return self.hosts().index(host)
+
+    def config(self):
+        members = []
+        for i in range(len(self.members)):
+            m = {"_id": i, "host": self.host(i)}
+            m.update(self.member_opts[i] if i < len(self.member_opts) else {})
+            members.append(m)
+        cfg = {"_id": self.name, "version": 1, "members": members}
+        if self.settings is not None:
+            cfg["settings"] = dict(self.settings)
+        return cfg
+
+    # -- life cycle ------------------------------------------------------
+    def start(self):
+        for m in self.members:
+            m.start()
+        return self
+
+    def initiate(self, config=None, on=0):
+        reply = self.command(on, {"replSetInitiate": config or self.config()}, timeout_s=30)
+        if reply.get("ok") != 1:
+            raise ReplSetError("replSetInitiate failed: %r\n%s" % (reply, self.dump()))
+        return reply
+
+    def up(self, timeout_s=20):
+        """Starts, initiates, and waits for one primary and all secondaries."""
+        self.start()
+        self.initiate()
+        p = self.wait_primary(timeout_s)
+        self.wait_all_secondaries(timeout_s)
+        return p
+
+    def cleanup(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients = []
+        for i in list(self.paused):
+            self.resume(i)
+        for m in self.members:
+            m.cleanup()
+
+    def dump(self):
+        return "\n".join(m.dump(max_chars=20000) for m in self.members)
+
+    # -- faults ----------------------------------------------------------
+    def kill9(self, i):
+        self.paused.discard(i)
+        self.members[i].kill9()
+
+    def restart(self, i):
+        m = self.members[i]
+        if m.is_running():
+            m.stop()
+        return m.start()
+
+    def pause(self, i):
+        os.kill(self.members[i].pid, signal.SIGSTOP)
+        self.paused.add(i)
+
+    def resume(self, i):
+        if i in self.paused and self.members[i].is_running():
+            os.kill(self.members[i].pid, signal.SIGCONT)
+        self.paused.discard(i)
+
+    def is_up(self, i):
+        return self.members[i].is_running() and i not in self.paused
+
+    # -- commands --------------------------------------------------------
+    def command(self, i, doc, db="admin", timeout_s=5.0):
+        """One OP_MSG command on a fresh socket, with no $readPreference (so
+        no secondaryOk): the reply document, errors included."""
+        body = dict(doc)
+        body["$db"] = db
+        s = socket.create_connection(("127.0.0.1", self.members[i].port), timeout=timeout_s)
+        try:
+            return raw_command(s, body)[1]
+        finally:
+            s.close()
+
+    def try_command(self, i, doc, db="admin", timeout_s=1.0):
+        if not self.is_up(i):
+            return None
+        try:
+            return self.command(i, doc, db=db, timeout_s=timeout_s)
+        except (OSError, EOFError, bson.errors.BSONError):
+            return None
+
+    def hello(self, i, timeout_s=2.0):
+        return self.command(i, {"hello": 1}, timeout_s=timeout_s)
+
+    def status(self, i, timeout_s=5.0):
+        return self.command(i, {"replSetGetStatus": 1}, timeout_s=timeout_s)
+
+    def primaries(self):
+        """Indexes of the running members that say they are writable primaries."""
+        out = []
+        for i in range(len(self.members)):
+            h = self.try_command(i, {"hello": 1})
+            if h and h.get("isWritablePrimary") is True:
+                out.append(i)
+        return out
+
+    def states(self):
+        """Each member's own view of its state (myState), None when down."""
+        out = []
+        for i in range(len(self.members)):
+            st = self.try_command(i, {"replSetGetStatus": 1})
+            out.append(st.get("myState") if st and st.get("ok") == 1 else None)
+        return out
+
+    def wait_until(self, what, pred, timeout_s, interval_s=0.1):
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            last = pred()
+            if last:
+                return last
+            time.sleep(interval_s)
+        raise ReplSetError("%s: not within %.1fs (states %r)\n%s"
+                           % (what, timeout_s, self.states(), self.dump()))
+
+    def wait_primary(self, timeout_s=15, exclude=()):
+        """Waits for exactly one writable primary not in exclude; its index."""
+        def one():
+            ps = [i for i in self.primaries() if i not in exclude]
+            return ps[0] + 1 if len(ps) == 1 else None
+        return self.wait_until("a single primary", one, timeout_s) - 1
+
+    def wait_state(self, i, state, timeout_s=15):
+        def reached():
+            st = self.try_command(i, {"replSetGetStatus": 1})
+            return st is not None and st.get("myState") == state
+        self.wait_until("member %d in state %d" % (i, state), reached, timeout_s)
+
+    def wait_all_secondaries(self, timeout_s=15):
+        """Every running member other than the primary reports SECONDARY."""
+        def done():
+            states = self.states()
+            return (states.count(PRIMARY) == 1 and
+                    all(s in (PRIMARY, SECONDARY) for i, s in enumerate(states) if self.is_up(i)))
+        self.wait_until("one primary and the rest secondaries", done, timeout_s)
+
+    # -- clients ---------------------------------------------------------
+    def client(self, **kwargs):
+        """A pymongo client that discovers the set (replicaSet=name)."""
+        opts = dict(replicaSet=self.name, serverSelectionTimeoutMS=15000, connectTimeoutMS=2000,
+                    socketTimeoutMS=15000, heartbeatFrequencyMS=500, retryWrites=False)
+        opts.update(kwargs)
+        c = pymongo.MongoClient(self.hosts(), **opts)
+        self._clients.append(c)
+        return c
+
+    def direct(self, i, **kwargs):
+        """A pymongo client to member i alone (reads allowed on a secondary)."""
+        opts = dict(serverSelectionTimeoutMS=5000, connectTimeoutMS=2000, socketTimeoutMS=15000)
+        opts.update(kwargs)
+        c = pymongo.MongoClient("127.0.0.1", self.members[i].port, **opts)
+        self._clients.append(c)
+        return c
+
+    def ids_on(self, i, db, coll):
+        """The sorted _ids of db.coll as member i holds them."""
+        c = self.direct(i)
+        try:
+            return sorted((d["_id"] for d in c[db][coll].find({}, {"_id": 1})),
+                          key=lambda v: (type(v).__name__, v))
+        finally:
+            c.close()
+            self._clients.remove(c)
+
+    def wait_converged(self, db, coll, want_ids=None, timeout_s=20):
+        """Every running member holds the same _ids of db.coll (and exactly
+        want_ids when given); returns them."""
+        def same():
+            seen = []
+            for i in range(len(self.members)):
+                if not self.is_up(i):
+                    continue
+                try:
+                    seen.append(self.ids_on(i, db, coll))
+                except pymongo.errors.PyMongoError:
+                    return None
+            if seen and all(s == seen[0] for s in seen) and (want_ids is None or seen[0] == want_ids):
+                return seen[0] or [None]
+            return None
+        got = self.wait_until("all members hold the same %s.%s" % (db, coll), same, timeout_s, 0.2)
+        return [] if got == [None] else got
+
+
+@pytest.fixture
+def replset():
+    """Factory: replset(n=3, settings=..., members=[...]) -> a started,
+    initiated ReplSet with a primary (pass up=False for an uninitiated one).
+    Every set is killed and deleted after the test."""
+    made = []
+
+    def make(n=3, up=True, **kwargs):
+        rs = ReplSet(n=n, **kwargs)
+        made.append(rs)
+        if up:
+            rs.up()
+        else:
+            rs.start()
+        return rs
+
+    yield make
+    for rs in made:
+        rs.cleanup()
+
+
+@pytest.fixture(scope="module")
+def rs3():
+    """One 3-member set (fast timers) shared by a module's read-mostly tests."""
+    rs = ReplSet(n=3)
+    try:
+        rs.up()
+        yield rs
+    finally:
+        rs.cleanup()

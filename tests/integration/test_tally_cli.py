@@ -1,10 +1,10 @@
 """The `tally` admin tool (bin/tally): cluster up/down and status.
 
-Every test runs the real tallyd. Replica sets are not built yet (no
-replSet* commands), so `cluster up` must fail at replSetInitiate, say so, and
-leave no process behind, and `status` must say the server is not a
-replica-set member. When the replica-set commands land, these tests grow into
-the successful path.
+Every test runs the real tallyd. `cluster up --fast` must start and initiate
+a set, wait for its primary and print the connection string; `status` shows
+one row per member; `cluster down` stops every member and leaves nothing
+behind. Failing paths (ports in use, running members, bad usage) must say
+what is wrong and leave no process running.
 """
 import json
 import os
@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+import pymongo
 import pytest
 
 from conftest import ROOT, Server, free_port, tallyd_binary
@@ -84,38 +85,97 @@ def cdir():
     subprocess.run(["rm", "-rf", d])
 
 
-# -- against the real (standalone) tallyd ------------------------------------
+# -- a real replica set -------------------------------------------------------
 
-def test_up_fails_at_replsetinitiate_and_leaves_nothing_running(cdir):
-    base = free_ports(1)
-    r = run_tally("cluster", "up", "--dir", cdir, "--base-port", base, "--members", 1)
-    assert r.returncode == 1, r
-    assert "replSetInitiate on 127.0.0.1:%d failed" % base in r.stderr
-    assert "CommandNotFound" in r.stderr and "code 59" in r.stderr
-    assert "nothing is left running" in r.stderr
-    assert r.stdout == ""
+def status_rows(out):
+    """(member, state) of each table row printed by `tally status`."""
+    rows = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith("127.0.0.1:"):
+            rows.append((parts[0], parts[1]))
+    return rows
+
+
+def test_up_fast_starts_a_set_prints_its_uri_status_shows_one_primary_and_down_stops_all(cdir):
+    base = free_ports(3)
+    r = run_tally("cluster", "up", "--dir", cdir, "--base-port", base, "--fast", "--timeout", 30)
+    assert r.returncode == 0, r
+    hosts = ["127.0.0.1:%d" % p for p in (base, base + 1, base + 2)]
+    uri = "mongodb://%s/?replicaSet=rs0" % ",".join(hosts)
+    assert r.stdout.strip() == uri
+    assert "rs0 is up; primary 127.0.0.1:" in r.stderr
+    assert len(processes_using(cdir)) == 3
+    # The printed URI works with a driver.
+    c = pymongo.MongoClient(uri, serverSelectionTimeoutMS=15000)
+    try:
+        c.t_cli.docs.insert_one({"_id": 1})
+        assert c.t_cli.docs.find_one() == {"_id": 1}
+    finally:
+        c.close()
+    r = run_tally("status", "--dir", cdir)
+    assert r.returncode == 0, r
+    assert "set rs0, term " in r.stdout and "primary is 127.0.0.1:" in r.stdout
+    rows = status_rows(r.stdout)
+    assert sorted(h for h, _ in rows) == hosts, r.stdout
+    assert sorted(s for _, s in rows) == ["PRIMARY", "SECONDARY", "SECONDARY"], r.stdout
+    r = run_tally("status", "--dir", cdir, "--json")
+    assert r.returncode == 0, r
+    doc = json.loads(r.stdout)
+    assert doc["replSetGetStatus"]["set"] == "rs0"
+    assert sorted(m["stateStr"] for m in doc["replSetGetStatus"]["members"]) == ["PRIMARY", "SECONDARY",
+                                                                               "SECONDARY"]
+    settings = doc["replSetGetConfig"]["config"]["settings"]
+    assert settings["heartbeatIntervalMillis"] == 200 and settings["electionTimeoutMillis"] == 1000
+    r = run_tally("cluster", "down", "--dir", cdir)
+    assert r.returncode == 0, r
+    for name in ("m1", "m2", "m3"):
+        assert "stopped %s (pid " % name in r.stdout, r.stdout
     assert processes_using(cdir) == []
-    assert not os.path.exists(os.path.join(cdir, "m1.pid"))
-    # The member did start and reach "Waiting for connections" before it failed.
-    with open(os.path.join(cdir, "m1", "tallyd.log")) as f:
-        assert "Waiting for connections" in f.read()
-    # Its port is free again.
-    s = socket.socket()
-    s.bind(("127.0.0.1", base))
-    s.close()
+    for name in ("m1", "m2", "m3"):
+        assert not os.path.exists(os.path.join(cdir, name + ".pid"))
 
 
-def test_up_with_three_members_fails_the_same_way_and_stops_all_three(cdir):
-    base = free_ports(4)
-    r = run_tally("cluster", "up", "--dir", cdir, "--base-port", base, "--arbiter", "--fast")
-    assert r.returncode == 1, r
-    assert "started 4 members of rs0" in r.stderr
-    assert "replSetInitiate on 127.0.0.1:%d failed" % base in r.stderr
-    assert "stopped the 4 members started" in r.stderr
+def test_up_with_an_arbiter_lists_it_in_status_but_not_in_the_uri(cdir):
+    base = free_ports(3)
+    r = run_tally("cluster", "up", "--dir", cdir, "--base-port", base, "--members", 2, "--arbiter", "--fast",
+                  "--timeout", 30)
+    try:
+        assert r.returncode == 0, r
+        assert r.stdout.strip() == "mongodb://127.0.0.1:%d,127.0.0.1:%d/?replicaSet=rs0" % (base, base + 1)
+        r = run_tally("status", "--dir", cdir)
+        assert r.returncode == 0, r
+        states = dict(status_rows(r.stdout))
+        assert states["127.0.0.1:%d" % (base + 2)] == "ARBITER", r.stdout
+        assert sorted(states.values()) == ["ARBITER", "PRIMARY", "SECONDARY"], r.stdout
+    finally:
+        run_tally("cluster", "down", "--dir", cdir)
     assert processes_using(cdir) == []
-    with open(os.path.join(cdir, "cluster.info")) as f:
-        info = f.read()
-    assert "member m3 %d" % (base + 2) in info and "arbiter m4 %d" % (base + 3) in info
+
+
+def test_status_after_the_primary_dies_shows_the_new_primary_and_the_dead_member(cdir):
+    base = free_ports(3)
+    r = run_tally("cluster", "up", "--dir", cdir, "--base-port", base, "--fast", "--timeout", 30)
+    try:
+        assert r.returncode == 0, r
+        primary = r.stderr.split("primary ", 1)[1].split(";", 1)[0]
+        name = "m%d" % (int(primary.rsplit(":", 1)[1]) - base + 1)
+        with open(os.path.join(cdir, name + ".pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while True:
+            r = run_tally("status", "--dir", cdir)
+            states = dict(status_rows(r.stdout))
+            if r.returncode == 0 and states.get(primary) == "UNREACHABLE" and \
+                    list(states.values()).count("PRIMARY") == 1:
+                break
+            assert time.monotonic() < deadline, r
+            time.sleep(0.3)
+        assert "down" in [line.split()[2] for line in r.stdout.splitlines()
+                          if line.startswith(primary + " ")], r.stdout
+    finally:
+        run_tally("cluster", "down", "--dir", cdir)
+    assert processes_using(cdir) == []
 
 
 def test_down_on_an_empty_dir_says_nothing_is_running(cdir):
@@ -203,11 +263,20 @@ def test_status_against_a_standalone_says_it_is_not_a_replica_set_member(new_ser
     r = run_tally("status", "--port", s.port)
     assert r.returncode == 1, r
     assert "127.0.0.1:%d is not a replica-set member" % s.port in r.stderr
-    assert "59" in r.stderr
+    # mongod without --replSet: NoReplicationEnabled (76).
+    assert "without --replSet" in r.stderr, r.stderr
     r = run_tally("status", "--host", "127.0.0.1:%d" % s.port, "--json")
     assert r.returncode == 1, r
     doc = json.loads(r.stdout)
-    assert doc["replSetGetStatus"]["code"] == 59 and doc["replSetGetConfig"] is None
+    assert doc["replSetGetStatus"]["code"] == 76 and doc["replSetGetConfig"] is None
+    s.stop()
+
+
+def test_status_against_an_uninitiated_member_says_it_is_not_initiated(new_server):
+    s = new_server(extra_args=["--replSet", "rs0"]).start()
+    r = run_tally("status", "--port", s.port)
+    assert r.returncode == 1, r
+    assert "127.0.0.1:%d is not initiated yet" % s.port in r.stderr, r.stderr
     s.stop()
 
 
