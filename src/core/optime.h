@@ -1,4 +1,4 @@
-/* optime.h - positions in the replicated history.
+/* optime.h - positions in the replicated history (a value type every layer uses).
  *
  * An OpTime is (timestamp, term). The timestamp is a BSON Timestamp packed as
  * seconds << 32 | increment; the primary assigns strictly increasing ones.
