@@ -277,6 +277,36 @@ static void explain_error(const char *host, int code, const char *errmsg)
     }
 }
 
+/* Prints the status one member gave (and its config, asked of the same
+ * member when it is still reachable); 0 when a primary exists. */
+static int report(const struct tally_opts *o, mongoc_client_t *client, const char *host, const bson_t *status)
+{
+    char errbuf[512] = "unreachable";
+    bson_t config;
+    bson_t get_config = BSON_INITIALIZER;
+    static struct member_row rows[64];
+    bool has_config = false, has_primary = false;
+    int n;
+
+    BSON_APPEND_INT32(&get_config, "replSetGetConfig", 1);
+    if (client != NULL)
+        has_config = client_run_admin(client, &get_config, &config, errbuf, sizeof errbuf) == 0;
+    bson_destroy(&get_config);
+    n = collect_rows(status, has_config ? &config : NULL, rows, 64);
+    for (int j = 0; j < n; j++)
+        has_primary = has_primary || rows[j].state == 1;
+    if (o->is_json) {
+        print_json(host, status, has_config ? &config : NULL);
+    } else {
+        print_table(host, status, rows, n);
+        if (!has_config)
+            printf("(replSetGetConfig failed: %s; priority and votes unknown)\n", errbuf);
+    }
+    if (has_config)
+        bson_destroy(&config);
+    return has_primary ? 0 : 1;
+}
+
 int tally_status(const struct tally_opts *o)
 {
     char hosts[TALLY_MAX_HOSTS][64];
@@ -294,6 +324,9 @@ int tally_status(const struct tally_opts *o)
     int first_code = 0;
     char first_host[64] = "", first_err[512] = "";
     bson_t first_reply = BSON_INITIALIZER;
+    bson_t answer;
+    bool has_answer = false;
+    char answer_host[64] = "";
     for (int i = 0; i < n_hosts; i++) {
         char errbuf[512];
         mongoc_client_t *client = client_open_direct(hosts[i], 2000, errbuf, sizeof errbuf);
@@ -318,30 +351,43 @@ int tally_status(const struct tally_opts *o)
             mongoc_client_destroy(client);
             continue;
         }
-        bson_t config;
-        bson_t get_config = BSON_INITIALIZER;
-        BSON_APPEND_INT32(&get_config, "replSetGetConfig", 1);
-        bool has_config = client_run_admin(client, &get_config, &config, errbuf, sizeof errbuf) == 0;
-        bson_destroy(&get_config);
-        mongoc_client_destroy(client);
-        static struct member_row rows[64];
-        int n = collect_rows(&status, has_config ? &config : NULL, rows, 64);
-        bool has_primary = false;
-        for (int j = 0; j < n; j++) {
-            has_primary = has_primary || rows[j].state == 1;
-        }
-        if (o->is_json) {
-            print_json(hosts[i], &status, has_config ? &config : NULL);
-        } else {
-            print_table(hosts[i], &status, rows, n);
-            if (!has_config) {
-                printf("(replSetGetConfig failed: %s; priority and votes unknown)\n", errbuf);
+        /* The primary's own view is the freshest; otherwise keep the first
+         * answer and look further (a secondary learns of a new primary only
+         * at its next heartbeat). */
+        bson_iter_t it;
+        bool is_primary = bson_iter_init_find(&it, &status, "myState") && bson_iter_as_int64(&it) == 1;
+        if (!is_primary && i + 1 < n_hosts) {
+            if (!has_answer) {
+                has_answer = true;
+                snprintf(answer_host, sizeof answer_host, "%.63s", hosts[i]);
+                bson_copy_to(&status, &answer);
             }
+            bson_destroy(&status);
+            mongoc_client_destroy(client);
+            continue;
         }
-        bson_destroy(&config);
+        if (!is_primary && has_answer) {
+            bson_destroy(&status);
+            mongoc_client_destroy(client);
+            break;
+        }
+        int code = report(o, client, hosts[i], &status);
         bson_destroy(&status);
+        mongoc_client_destroy(client);
         bson_destroy(&first_reply);
-        return has_primary ? 0 : 1;
+        if (has_answer)
+            bson_destroy(&answer);
+        return code;
+    }
+    if (has_answer) {
+        char errbuf[512];
+        mongoc_client_t *client = client_open_direct(answer_host, 2000, errbuf, sizeof errbuf);
+        int code = report(o, client, answer_host, &answer);
+        if (client != NULL)
+            mongoc_client_destroy(client);
+        bson_destroy(&answer);
+        bson_destroy(&first_reply);
+        return code;
     }
     if (first_code > 0) {
         explain_error(first_host, first_code, first_err);
