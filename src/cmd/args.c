@@ -3,6 +3,7 @@
  * Every command parses its body through these, so a wrong type anywhere
  * yields the same TypeMismatch error naming the command and the field. */
 #include "cmd/args.h"
+#include "core/bsonutil.h"
 
 #include "query/bsonval.h"
 
@@ -14,7 +15,7 @@
 static int wrong_type(struct cmd_ctx *ctx, const char *field, bson_type_t got, const char *expected)
 {
     return err_set(&ctx->err, ERR_TYPE_MISMATCH, "BSON field '%s.%s' is the wrong type '%s', expected types '[%s]'",
-                   ctx->req->name, field, bsonval_type_name(got), expected);
+                   ctx->req->name, field, bsonutil_type_name(got), expected);
 }
 
 static bool find_field(struct cmd_ctx *ctx, const char *field, bson_iter_t *it)
@@ -130,7 +131,7 @@ int args_collection(struct cmd_ctx *ctx, const char **out)
         return err_set(&ctx->err, ERR_FAILED_TO_PARSE, "empty command");
     if (!BSON_ITER_HOLDS_UTF8(&it))
         return err_set(&ctx->err, ERR_INVALID_NAMESPACE,
-                       "collection name has invalid type %s", bsonval_type_name(bson_iter_type(&it)));
+                       "collection name has invalid type %s", bsonutil_type_name(bson_iter_type(&it)));
     name = bson_iter_utf8(&it, NULL);
     if (!args_is_valid_coll_name(name) || !args_is_valid_db_name(ctx->req->db))
         return err_set(&ctx->err, ERR_INVALID_NAMESPACE, "Invalid namespace specified '%s.%s'", ctx->req->db, name);

@@ -7,6 +7,7 @@
  * per-statement outcomes into mongod's reply shape. Nothing here touches
  * storage, so it is unit-tested in isolation (tests/unit/test_write_common.c). */
 #include "cmd/write_common.h"
+#include "core/bsonutil.h"
 
 #include "cmd/args.h"
 #include "core/mem.h"
@@ -76,7 +77,7 @@ static int check_id(const bson_iter_t *id_it, struct err *e)
     bson_iter_t sub;
 
     if (type == BSON_TYPE_ARRAY || type == BSON_TYPE_REGEX || type == BSON_TYPE_UNDEFINED)
-        return err_set(e, ERR_INVALID_ID_FIELD, "The '_id' value cannot be of type %s", bsonval_type_name(type));
+        return err_set(e, ERR_INVALID_ID_FIELD, "The '_id' value cannot be of type %s", bsonutil_type_name(type));
     if (type == BSON_TYPE_DOCUMENT && bson_iter_recurse(id_it, &sub)) {
         while (bson_iter_next(&sub)) {
             const char *key = bson_iter_key(&sub);
@@ -190,7 +191,7 @@ int write_get_statements(struct cmd_ctx *ctx, const char *field, bson_t *arr, in
         if (!BSON_ITER_HOLDS_DOCUMENT(&it))
             return err_set(&ctx->err, ERR_TYPE_MISMATCH,
                            "BSON field '%s.%s.%" PRId64 "' is the wrong type '%s', expected type 'object'",
-                           ctx->req->name, field, n, bsonval_type_name(bson_iter_type(&it)));
+                           ctx->req->name, field, n, bsonutil_type_name(bson_iter_type(&it)));
         n++;
     }
     if (it.err_off)
@@ -229,7 +230,7 @@ int write_check_collation(const bson_value_t *v, struct err *e)
         return 0;
     if (v->value_type != BSON_TYPE_DOCUMENT)
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field 'collation' is the wrong type '%s', expected type 'object'",
-                       bsonval_type_name(v->value_type));
+                       bsonutil_type_name(v->value_type));
     if (!bson_init_static(&doc, v->value.v_doc.data, v->value.v_doc.data_len))
         return err_set(e, ERR_INVALID_BSON, "collation is not valid BSON");
     /* {locale: "simple"} is the binary comparison this server always uses. */
@@ -353,7 +354,7 @@ static void format_value(bson_string_t *s, const bson_iter_t *it, int depth)
     case BSON_TYPE_DATE_TIME: bson_string_append_printf(s, "new Date(%" PRId64 ")", bson_iter_date_time(it)); break;
     case BSON_TYPE_DOCUMENT: format_container(s, it, false, depth); break;
     case BSON_TYPE_ARRAY: format_container(s, it, true, depth); break;
-    default: bson_string_append_printf(s, "<%s>", bsonval_type_name(bson_iter_type(it))); break;
+    default: bson_string_append_printf(s, "<%s>", bsonutil_type_name(bson_iter_type(it))); break;
     }
 }
 

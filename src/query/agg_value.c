@@ -6,6 +6,7 @@
  * below null, as aggregation compares them; equal values hash equally
  * (numbers hash by numeric value, so 1, 1L and 1.0 collide as they must). */
 #include "query/agg_internal.h"
+#include "core/bsonutil.h"
 #include "query/bsonval.h"
 
 #include "core/mem.h"
@@ -227,7 +228,7 @@ void agg_val_view_doc(bson_value_t *v, const bson_t *b)
 
 const char *agg_val_type_name(const bson_value_t *v)
 {
-    return bsonval_type_name(v->value_type);
+    return bsonutil_type_name(v->value_type);
 }
 
 bool agg_val_is_number(const bson_value_t *v)

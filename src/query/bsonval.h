@@ -13,7 +13,7 @@
 
 /* mongod's name of a type ("double", "string", "objectId", ...; BSON_TYPE_EOD
  * is "missing"), for error messages. */
-const char *bsonval_type_name(bson_type_t type);
+const char *bsonutil_type_name(bson_type_t type);
 /* Rank of a type in the cross-type order (numbers share one rank). */
 int bsonval_type_rank(bson_type_t type);
 /* <0, 0, >0 as a sorts before, equal to, after b. Values are borrowed. */

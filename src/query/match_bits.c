@@ -7,6 +7,7 @@
  * positions; a value takes part only when it is BinData or a number that is
  * exactly an int64, tested in two's complement as mongod does. */
 #include "query/match_int.h"
+#include "core/bsonutil.h"
 
 #include "core/mem.h"
 #include "query/bsonval.h"
@@ -77,7 +78,7 @@ int match_bits_parse(struct mnode *n, const char *op, const bson_value_t *v, str
             int rc = 0;
             if (!bsonval_is_number(p))
                 rc = err_set(e, ERR_BAD_VALUE, "bit positions must be an integer but got: %s: %s", bson_iter_key(&it),
-                             bsonval_type_name(p->value_type));
+                             bsonutil_type_name(p->value_type));
             else if (!exact_int64(p, &x))
                 rc = err_set(e, ERR_BAD_VALUE, "bit positions must be an integer but got: %s: %g", bson_iter_key(&it),
                              bsonval_as_double(p));
@@ -100,7 +101,7 @@ int match_bits_parse(struct mnode *n, const char *op, const bson_value_t *v, str
                     bits_push(n, i * 8 + bit);
     } else {
         return err_set(e, ERR_BAD_VALUE, "%s takes an Array, a number, or a BinData but received: %s: %s", op, op,
-                       bsonval_type_name(v->value_type));
+                       bsonutil_type_name(v->value_type));
     }
     return 0;
 }

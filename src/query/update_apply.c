@@ -8,6 +8,7 @@
  * a missing path as a no-op. _id may not change and always comes first in an
  * upserted document. */
 #include "core/mem.h"
+#include "core/bsonutil.h"
 #include "query/agg.h"
 #include "query/bsonval.h"
 #include "query/decimal.h"
@@ -143,7 +144,7 @@ static int apply_arith(struct uctx *c, const struct uop *op, struct uslot *s)
         uctx_render_id(c, id);
         int rc = err_set(c->e, ERR_TYPE_MISMATCH,
                          "Cannot apply %s to a value of non-numeric type. %s has the field '%s' of non-numeric type %s",
-                         op->name, id->str, s->key, bsonval_type_name(cur->type));
+                         op->name, id->str, s->key, bsonutil_type_name(cur->type));
         bson_string_free(id, true);
         return rc;
     }

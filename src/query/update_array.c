@@ -6,6 +6,7 @@
  * Values compare with MongoDB's total order (bsonval_compare), so 1 and 1.0
  * are the same set member. $push sorts stably, as mongod does. */
 #include "core/mem.h"
+#include "core/bsonutil.h"
 #include "query/bsonval.h"
 #include "query/match.h"
 #include "query/update_internal.h"
@@ -27,7 +28,7 @@ static int not_array_error(struct uctx *c, const struct uop *op, const struct un
     bson_string_t *s = bson_string_new(NULL);
     uctx_render_id(c, s);
     int rc = err_set(c->e, ERR_BAD_VALUE, "The field '%s' must be an array but is of type %s in document %s",
-                     op->path.text, bsonval_type_name(cur->type), s->str);
+                     op->path.text, bsonutil_type_name(cur->type), s->str);
     bson_string_free(s, true);
     return rc;
 }
@@ -45,7 +46,7 @@ static struct unode *array_at(struct uctx *c, const struct uop *op, struct uslot
         return cur;
     if (op->kind == UOP_ADD_TO_SET)
         err_set(c->e, ERR_BAD_VALUE, "Cannot apply $addToSet to non-array field. Field named '%s' has non-array type %s",
-                op->path.text, bsonval_type_name(cur->type));
+                op->path.text, bsonutil_type_name(cur->type));
     else
         not_array_error(c, op, cur);
     return NULL;
@@ -191,7 +192,7 @@ static int apply_pop(struct uctx *c, const struct uop *op, struct uslot *s)
         return 0;
     if (cur->type != BSON_TYPE_ARRAY)
         return err_set(c->e, ERR_TYPE_MISMATCH, "Path '%s' contains an element of non-array type '%s'", op->path.text,
-                       bsonval_type_name(cur->type));
+                       bsonutil_type_name(cur->type));
     if (cur->n_kids == 0)
         return 0;
     unode_free(unode_detach(cur, op->pop_dir < 0 ? 0 : cur->n_kids - 1));

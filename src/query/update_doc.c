@@ -6,6 +6,7 @@
  * an update that changes nothing serialises to identical bytes. Also holds
  * the shell-like renderings ({a: 1}) used in mongod-style error messages. */
 #include "core/mem.h"
+#include "core/bsonutil.h"
 #include "query/bsonval.h"
 #include "query/update_internal.h"
 
@@ -269,7 +270,7 @@ void update_render_value(const bson_value_t *v, bson_string_t *s)
         bson_string_append_printf(s, "Timestamp(%" PRIu32 ", %" PRIu32 ")", v->value.v_timestamp.timestamp,
                                   v->value.v_timestamp.increment);
         break;
-    default: bson_string_append_printf(s, "<%s>", bsonval_type_name(v->value_type)); break;
+    default: bson_string_append_printf(s, "<%s>", bsonutil_type_name(v->value_type)); break;
     }
 }
 

@@ -6,6 +6,7 @@
  * operations by path so update_apply creates new fields in mongod's order
  * (lexicographic, numeric components numerically). */
 #include "core/mem.h"
+#include "core/bsonutil.h"
 #include "query/agg.h"
 #include "query/bsonval.h"
 #include "query/match.h"
@@ -303,18 +304,18 @@ static int parse_push(const bson_value_t *arg, struct uop *op, struct err *e)
         if (strcmp(k, "$each") == 0) {
             if (v->value_type != BSON_TYPE_ARRAY)
                 return err_set(e, ERR_BAD_VALUE, "The argument to $each in $push must be an array but it was of type: %s",
-                               bsonval_type_name(v->value_type));
+                               bsonutil_type_name(v->value_type));
             copy_array_values(v, op);
         } else if (strcmp(k, "$slice") == 0) {
             if (!value_is_integral(v, &n))
                 return err_set(e, ERR_BAD_VALUE, "The value for $slice must be an integer value but was given type: %s",
-                               bsonval_type_name(v->value_type));
+                               bsonutil_type_name(v->value_type));
             op->has_slice = true;
             op->slice = n;
         } else if (strcmp(k, "$position") == 0) {
             if (!value_is_integral(v, &n))
                 return err_set(e, ERR_BAD_VALUE, "The value for $position must be an integer value, not of type: %s",
-                               bsonval_type_name(v->value_type));
+                               bsonutil_type_name(v->value_type));
             op->has_position = true;
             op->position = n;
         } else if (strcmp(k, "$sort") == 0) {
@@ -339,7 +340,7 @@ static int parse_add_to_set(const bson_value_t *arg, struct uop *op, struct err 
         if (v->value_type != BSON_TYPE_ARRAY)
             return err_set(e, ERR_TYPE_MISMATCH,
                            "The argument to $each in $addToSet must be an array but it was of type %s",
-                           bsonval_type_name(v->value_type));
+                           bsonutil_type_name(v->value_type));
         copy_array_values(v, op);
         if (bson_iter_next(&it))
             return err_set(e, ERR_BAD_VALUE, "Found unexpected fields after $each in $addToSet: %s",
@@ -416,7 +417,7 @@ static int parse_op_arg(struct update *u, struct uop *op, const bson_value_t *v,
         return err_set(e, ERR_BAD_VALUE,
                        "%s is not valid type for $currentDate. Please use a boolean ('true') or a $type expression "
                        "({$type: 'timestamp/date'}).",
-                       bsonval_type_name(v->value_type));
+                       bsonutil_type_name(v->value_type));
     }
     case UOP_PUSH: {
         int rc = parse_push(v, op, e);
@@ -445,7 +446,7 @@ static int parse_op_arg(struct update *u, struct uop *op, const bson_value_t *v,
     case UOP_PULL_ALL:
         if (v->value_type != BSON_TYPE_ARRAY)
             return err_set(e, ERR_BAD_VALUE, "$pullAll requires an array argument but was given a %s",
-                           bsonval_type_name(v->value_type));
+                           bsonutil_type_name(v->value_type));
         copy_array_values(v, op);
         return 0;
     case UOP_RENAME: {
@@ -592,7 +593,7 @@ static int parse_filters(struct update *u, const bson_t *array_filters, struct e
     while (bson_iter_next(&it)) {
         if (!BSON_ITER_HOLDS_DOCUMENT(&it))
             return err_set(e, ERR_TYPE_MISMATCH, "Each array filter must be an object, found %s",
-                           bsonval_type_name(bson_iter_type(&it)));
+                           bsonutil_type_name(bson_iter_type(&it)));
         const uint8_t *data;
         uint32_t len;
         bson_t f;
@@ -623,7 +624,7 @@ static int parse_operator_fields(struct update *u, const struct op_name *on, con
         return err_set(e, ERR_FAILED_TO_PARSE,
                        "Modifiers operate on fields but we found type %s instead. For example: {$mod: {<field>: "
                        "...}} not {%s: ...}",
-                       bsonval_type_name(v->value_type), on->name);
+                       bsonutil_type_name(v->value_type), on->name);
     bson_t fields;
     bson_iter_t it;
     if (!bson_init_static(&fields, v->value.v_doc.data, v->value.v_doc.data_len) || !bson_iter_init(&it, &fields))

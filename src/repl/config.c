@@ -8,6 +8,7 @@
  * in the shape rs.conf() shows, which parses again to the same config. Pure: no
  * I/O, no clock, no randomness (the caller generates replicaSetId). */
 #include "repl/config.h"
+#include "core/bsonutil.h"
 
 #include "core/mem.h"
 
@@ -22,48 +23,6 @@
 /* 366 days: mongod's upper bound for secondaryDelaySecs. */
 #define REPL_MAX_DELAY_SECS 31622400LL
 
-static const char *type_label(bson_type_t t)
-{
-    switch (t) {
-    case BSON_TYPE_DOUBLE: return "double";
-    case BSON_TYPE_UTF8: return "string";
-    case BSON_TYPE_DOCUMENT: return "object";
-    case BSON_TYPE_ARRAY: return "array";
-    case BSON_TYPE_BINARY: return "binData";
-    case BSON_TYPE_UNDEFINED: return "undefined";
-    case BSON_TYPE_OID: return "objectId";
-    case BSON_TYPE_BOOL: return "bool";
-    case BSON_TYPE_DATE_TIME: return "date";
-    case BSON_TYPE_NULL: return "null";
-    case BSON_TYPE_REGEX: return "regex";
-    case BSON_TYPE_INT32: return "int";
-    case BSON_TYPE_TIMESTAMP: return "timestamp";
-    case BSON_TYPE_INT64: return "long";
-    case BSON_TYPE_DECIMAL128: return "decimal";
-    default: return "other";
-    }
-}
-
-/* Any numeric BSON type as a double (decimal128 through its string form). */
-static bool num_as_double(const bson_iter_t *it, double *out)
-{
-    switch (bson_iter_type(it)) {
-    case BSON_TYPE_INT32: *out = bson_iter_int32(it); return true;
-    case BSON_TYPE_INT64: *out = (double)bson_iter_int64(it); return true;
-    case BSON_TYPE_DOUBLE: *out = bson_iter_double(it); return true;
-    case BSON_TYPE_DECIMAL128: {
-        bson_decimal128_t d;
-        char buf[BSON_DECIMAL128_STRING];
-        if (!bson_iter_decimal128(it, &d))
-            return false;
-        bson_decimal128_to_string(&d, buf);
-        *out = strtod(buf, NULL);
-        return true;
-    }
-    default: return false;
-    }
-}
-
 /* Reads an integral number of any numeric type into [lo, hi]. */
 static int get_int(const bson_iter_t *it, const char *field, int64_t lo, int64_t hi, int64_t *out, struct err *e)
 {
@@ -76,9 +35,9 @@ static int get_int(const bson_iter_t *it, const char *field, int64_t lo, int64_t
         *out = v;
         return 0;
     }
-    if (!num_as_double(it, &d))
+    if (!bsonutil_number(it, &d))
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected a number", field,
-                       type_label(bson_iter_type(it)));
+                       bsonutil_type_name(bson_iter_type(it)));
     if (isnan(d) || d != floor(d))
         return err_set(e, ERR_TYPE_MISMATCH, "%s must be an integer, got %g", field, d);
     if (d < (double)lo || d > (double)hi)
@@ -95,12 +54,12 @@ static int get_bool(const bson_iter_t *it, const char *field, bool *out, struct 
         *out = bson_iter_bool(it);
         return 0;
     }
-    if (num_as_double(it, &d)) {
+    if (bsonutil_number(it, &d)) {
         *out = d != 0;
         return 0;
     }
     return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected a boolean", field,
-                   type_label(bson_iter_type(it)));
+                   bsonutil_type_name(bson_iter_type(it)));
 }
 
 static int get_doc(const bson_iter_t *it, const char *field, bson_t *out, struct err *e)
@@ -109,7 +68,7 @@ static int get_doc(const bson_iter_t *it, const char *field, bson_t *out, struct
     uint32_t len;
     if (bson_iter_type(it) != BSON_TYPE_DOCUMENT)
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected an object", field,
-                       type_label(bson_iter_type(it)));
+                       bsonutil_type_name(bson_iter_type(it)));
     bson_iter_document(it, &len, &data);
     if (!bson_init_static(out, data, len))
         return err_set(e, ERR_INVALID_BSON, "%s is not a valid BSON document", field);
@@ -194,7 +153,7 @@ static int parse_member(const bson_t *doc, int i, enum repl_config_purpose purpo
         } else if (strcmp(key, "host") == 0) {
             if (bson_iter_type(&it) != BSON_TYPE_UTF8)
                 return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected a string",
-                               field, type_label(bson_iter_type(&it)));
+                               field, bsonutil_type_name(bson_iter_type(&it)));
             const char *host = bson_iter_utf8(&it, NULL);
             if (strlen(host) >= REPL_HOST_MAX)
                 return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG, "%s is longer than %d bytes", field,
@@ -214,17 +173,17 @@ static int parse_member(const bson_t *doc, int i, enum repl_config_purpose purpo
             if ((rc = get_bool(&it, field, &m->is_hidden, e)) < 0)
                 return rc;
         } else if (strcmp(key, "priority") == 0) {
-            if (!num_as_double(&it, &d))
+            if (!bsonutil_number(&it, &d))
                 return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected a number",
-                               field, type_label(bson_iter_type(&it)));
+                               field, bsonutil_type_name(bson_iter_type(&it)));
             if (isnan(d) || d < 0 || d > 1000)
                 return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG, "%s must be between 0 and 1000, got %g", field, d);
             m->priority = d;
             has_priority = true;
         } else if (strcmp(key, "votes") == 0) {
-            if (!num_as_double(&it, &d))
+            if (!bsonutil_number(&it, &d))
                 return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected a number",
-                               field, type_label(bson_iter_type(&it)));
+                               field, bsonutil_type_name(bson_iter_type(&it)));
             if (d != 0 && d != 1)
                 return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG, "%s field value is %g. Must be 0 or 1", field, d);
             m->votes = (int)d;
@@ -246,7 +205,7 @@ static int parse_member(const bson_t *doc, int i, enum repl_config_purpose purpo
                 if (bson_iter_type(&t) != BSON_TYPE_UTF8)
                     return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG,
                                    "%s.%s field has non-string value of type %s", field, bson_iter_key(&t),
-                                   type_label(bson_iter_type(&t)));
+                                   bsonutil_type_name(bson_iter_type(&t)));
             }
             bson_destroy(m->tags);
             m->tags = bson_copy(&tags);
@@ -322,9 +281,9 @@ static int check_gle_defaults(const bson_t *doc, struct err *e)
         const char *key = bson_iter_key(&it);
         bool ok = false;
         if (strcmp(key, "w") == 0)
-            ok = num_as_double(&it, &d) && d == 1;
+            ok = bsonutil_number(&it, &d) && d == 1;
         else if (strcmp(key, "wtimeout") == 0)
-            ok = num_as_double(&it, &d) && d == 0;
+            ok = bsonutil_number(&it, &d) && d == 0;
         if (!ok)
             return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG,
                            "settings.getLastErrorDefaults must be {w: 1, wtimeout: 0}: custom default write concerns "
@@ -399,7 +358,7 @@ static int parse_settings(const bson_t *doc, struct repl_settings *s, struct err
         } else if (strcmp(key, "replicaSetId") == 0) {
             if (bson_iter_type(&it) != BSON_TYPE_OID)
                 return err_set(e, ERR_TYPE_MISMATCH, "BSON field '%s' is the wrong type '%s', expected an objectId",
-                               field, type_label(bson_iter_type(&it)));
+                               field, bsonutil_type_name(bson_iter_type(&it)));
             bson_oid_copy(bson_iter_oid(&it), &s->replica_set_id);
             s->has_replica_set_id = true;
             rc = 0;
@@ -502,7 +461,7 @@ static int parse_members(const bson_iter_t *members_it, enum repl_config_purpose
 
     if (bson_iter_type(members_it) != BSON_TYPE_ARRAY)
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field 'members' is the wrong type '%s', expected an array",
-                       type_label(bson_iter_type(members_it)));
+                       bsonutil_type_name(bson_iter_type(members_it)));
     bson_iter_recurse(members_it, &it);
     while (bson_iter_next(&it)) {
         bson_t doc;
@@ -549,7 +508,7 @@ int repl_config_parse(const bson_t *doc, enum repl_config_purpose purpose, struc
         if (strcmp(key, "_id") == 0) {
             if (bson_iter_type(&it) != BSON_TYPE_UTF8)
                 return err_set(e, ERR_TYPE_MISMATCH, "BSON field '_id' is the wrong type '%s', expected a string",
-                               type_label(bson_iter_type(&it)));
+                               bsonutil_type_name(bson_iter_type(&it)));
             const char *name = bson_iter_utf8(&it, NULL);
             if (name[0] == '\0')
                 return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG,
@@ -566,10 +525,10 @@ int repl_config_parse(const bson_t *doc, enum repl_config_purpose purpose, struc
         } else if (strcmp(key, "term") == 0) {
             rc = get_int(&it, "term", -1, INT64_MAX, &cfg->term, e);
         } else if (strcmp(key, "protocolVersion") == 0) {
-            if (!num_as_double(&it, &d))
+            if (!bsonutil_number(&it, &d))
                 return err_set(e, ERR_TYPE_MISMATCH,
                                "BSON field 'protocolVersion' is the wrong type '%s', expected a number",
-                               type_label(bson_iter_type(&it)));
+                               bsonutil_type_name(bson_iter_type(&it)));
             if (d != 1)
                 return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG,
                                "protocolVersion field value of %g is not 1; only protocol version 1 is supported", d);

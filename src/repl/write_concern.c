@@ -8,6 +8,7 @@
  * target's term (digest 3.4, SERVER-16570), so a member that rolled back is
  * never counted for a write it no longer holds. */
 #include "repl/write_concern.h"
+#include "core/bsonutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,25 +30,6 @@ void write_concern_init(struct write_concern *wc)
     wc->w = 1;
 }
 
-static bool num_value(const bson_iter_t *it, double *out)
-{
-    switch (bson_iter_type(it)) {
-    case BSON_TYPE_INT32: *out = bson_iter_int32(it); return true;
-    case BSON_TYPE_INT64: *out = (double)bson_iter_int64(it); return true;
-    case BSON_TYPE_DOUBLE: *out = bson_iter_double(it); return true;
-    case BSON_TYPE_DECIMAL128: {
-        bson_decimal128_t d;
-        char buf[BSON_DECIMAL128_STRING];
-        if (!bson_iter_decimal128(it, &d))
-            return false;
-        bson_decimal128_to_string(&d, buf);
-        *out = strtod(buf, NULL);
-        return true;
-    }
-    default: return false;
-    }
-}
-
 static int parse_flag(const bson_iter_t *it, const char *name, bool *out, struct err *e)
 {
     double d;
@@ -55,7 +37,7 @@ static int parse_flag(const bson_iter_t *it, const char *name, bool *out, struct
         *out = bson_iter_bool(it);
         return 0;
     }
-    if (num_value(it, &d)) {
+    if (bsonutil_number(it, &d)) {
         *out = d != 0;
         return 0;
     }
@@ -80,7 +62,7 @@ static int parse_w(const bson_iter_t *it, struct write_concern *wc, struct err *
         wc->has_w = true;
         return 0;
     }
-    if (!num_value(it, &d))
+    if (!bsonutil_number(it, &d))
         return err_set(e, ERR_FAILED_TO_PARSE, "w has to be a number or a string");
     if (isnan(d) || d < 0 || d > WRITE_CONCERN_MAX_W || d != floor(d))
         return err_set(e, ERR_FAILED_TO_PARSE, "w has to be a non-negative number and not greater than %d; found: %g",
@@ -111,7 +93,7 @@ int write_concern_parse(const bson_t *doc, struct write_concern *wc, struct err 
         } else if (strcmp(key, "fsync") == 0) {
             rc = parse_flag(&it, "fsync", &wc->fsync, e);
         } else if (strcmp(key, "wtimeout") == 0 || strcmp(key, "wtimeoutMS") == 0) {
-            if (!num_value(&it, &d))
+            if (!bsonutil_number(&it, &d))
                 return err_set(e, ERR_FAILED_TO_PARSE, "%s must be a number", key);
             if (isnan(d) || d < 0 || d > (double)INT32_MAX)
                 return err_set(e, ERR_FAILED_TO_PARSE, "%s must be a non-negative number of milliseconds, got %g", key,
@@ -198,7 +180,7 @@ static bool find_mode(const struct repl_config *cfg, const char *mode, bson_t *s
 static int64_t tag_count(const bson_iter_t *it)
 {
     double d;
-    return num_value(it, &d) ? (int64_t)d : 0;
+    return bsonutil_number(it, &d) ? (int64_t)d : 0;
 }
 
 /* The value of tag on member m, or NULL. */

@@ -10,6 +10,7 @@
 #include "wire/wire.h"
 
 #include "core/mem.h"
+#include "wire/wire_bytes.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,24 +20,9 @@
 
 static atomic_int_fast32_t next_reply_id = 1;
 
-static int32_t read_i32(const uint8_t *p)
-{
-    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    return (int32_t)v;
-}
-
-static void write_i32(uint8_t *p, int32_t v)
-{
-    uint32_t u = (uint32_t)v;
-    p[0] = (uint8_t)u;
-    p[1] = (uint8_t)(u >> 8);
-    p[2] = (uint8_t)(u >> 16);
-    p[3] = (uint8_t)(u >> 24);
-}
-
 uint32_t wire_check_length(const uint8_t header[WIRE_HEADER_LEN])
 {
-    int32_t n = read_i32(header);
+    int32_t n = wire_get_i32(header);
 
     if (n < WIRE_HEADER_LEN || n > WIRE_MAX_MESSAGE_BYTES)
         return 0;
@@ -59,7 +45,7 @@ static int check_document(const uint8_t *data, size_t pos, size_t limit, size_t 
 
     if (limit - pos < 5)
         return err_set(e, ERR_INVALID_BSON, "Invalid BSON: truncated document in message");
-    n = read_i32(data + pos);
+    n = wire_get_i32(data + pos);
     if (n < 5 || (size_t)n > limit - pos)
         return err_set(e, ERR_INVALID_BSON, "Invalid BSON: document length %d exceeds the message", n);
     if (n > WIRE_MAX_COMMAND_BYTES)
@@ -106,7 +92,7 @@ static void append_sequence(bson_t *body, const struct sequence *s)
     bson_append_array_begin(body, s->id, -1, &arr);
     while (pos < s->docs_len) {
         bson_t doc;
-        int32_t n = read_i32(s->docs + pos);
+        int32_t n = wire_get_i32(s->docs + pos);
         bson_uint32_to_string(i++, &k, key, sizeof key);
         bson_init_static(&doc, s->docs + pos, (size_t)n);
         bson_append_document(&arr, k, -1, &doc);
@@ -127,13 +113,13 @@ static enum wire_status decode_op_msg(const uint8_t *msg, size_t len, struct cmd
 
     if (len < 21)
         return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG too short"), WIRE_CLOSE;
-    flags = (uint32_t)read_i32(msg + 16);
+    flags = (uint32_t)wire_get_i32(msg + 16);
     req->is_more_to_come = (flags & WIRE_MSG_MORE_TO_COME) != 0;
     if (flags & WIRE_MSG_CHECKSUM_PRESENT) {
         if (len < 25)
             return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG too short for its checksum"), WIRE_CLOSE;
         end = len - 4;
-        if (wire_crc32c(msg, end) != (uint32_t)read_i32(msg + end))
+        if (wire_crc32c(msg, end) != (uint32_t)wire_get_i32(msg + end))
             return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG checksum does not match contents"), WIRE_CLOSE;
     }
     /* Bits 0-15 are required: one we do not know must be rejected (OP_MSG spec). */
@@ -157,7 +143,7 @@ static enum wire_status decode_op_msg(const uint8_t *msg, size_t len, struct cmd
             const uint8_t *nul;
             if (end - pos < 4)
                 return err_set(e, ERR_INVALID_BSON, "Truncated document sequence"), WIRE_REPLY_ERROR;
-            size = read_i32(msg + pos);
+            size = wire_get_i32(msg + pos);
             if (size < 5 || (size_t)size > end - pos)
                 return err_set(e, ERR_INVALID_BSON, "Document sequence size %d exceeds the message", size),
                        WIRE_REPLY_ERROR;
@@ -255,7 +241,7 @@ static enum wire_status decode_op_query(const uint8_t *msg, size_t len, struct c
     req->is_op_query = true;
     if (len < 20 + 1 + 8 + 5)
         return err_set(e, ERR_PROTOCOL_ERROR, "OP_QUERY too short"), WIRE_CLOSE;
-    flags = read_i32(msg + 16);
+    flags = wire_get_i32(msg + 16);
     req->is_secondary_ok = (flags & WIRE_QUERY_SECONDARY_OK) != 0;
     nul = memchr(msg + pos, 0, len - pos);
     if (nul == NULL)
@@ -303,12 +289,12 @@ enum wire_status wire_decode(const uint8_t *msg, size_t len, struct cmd_request 
     req->is_secondary_ok = false;
     req->name = NULL;
     req->db = NULL;
-    if (len < WIRE_HEADER_LEN || (size_t)read_i32(msg) != len) {
-        req->request_id = len >= 8 ? read_i32(msg + 4) : 0;
+    if (len < WIRE_HEADER_LEN || (size_t)wire_get_i32(msg) != len) {
+        req->request_id = len >= 8 ? wire_get_i32(msg + 4) : 0;
         return err_set(e, ERR_PROTOCOL_ERROR, "Message length does not match its header"), WIRE_CLOSE;
     }
-    req->request_id = read_i32(msg + 4);
-    opcode = read_i32(msg + 12);
+    req->request_id = wire_get_i32(msg + 4);
+    opcode = wire_get_i32(msg + 12);
     switch (opcode) {
     case WIRE_OP_MSG: return decode_op_msg(msg, len, req, e);
     case WIRE_OP_QUERY: return decode_op_query(msg, len, req, e);
@@ -326,10 +312,10 @@ static uint8_t *frame(size_t body_len, int32_t response_to, int32_t opcode, size
     size_t total = WIRE_HEADER_LEN + body_len;
     uint8_t *buf = xmalloc(total);
 
-    write_i32(buf, (int32_t)total);
-    write_i32(buf + 4, (int32_t)atomic_fetch_add(&next_reply_id, 1));
-    write_i32(buf + 8, response_to);
-    write_i32(buf + 12, opcode);
+    wire_put_i32(buf, (int32_t)total);
+    wire_put_i32(buf + 4, (int32_t)atomic_fetch_add(&next_reply_id, 1));
+    wire_put_i32(buf + 8, response_to);
+    wire_put_i32(buf + 12, opcode);
     *len_out = total;
     return buf;
 }
@@ -341,13 +327,13 @@ static void encode_doc(bool is_op_query, int32_t response_to, int32_t reply_flag
 
     if (is_op_query) {
         buf = frame(20 + doc->len, response_to, WIRE_OP_REPLY, len_out);
-        write_i32(buf + 16, reply_flags);
+        wire_put_i32(buf + 16, reply_flags);
         memset(buf + 20, 0, 12); /* cursorID 0, startingFrom 0 */
-        write_i32(buf + 32, 1);  /* numberReturned */
+        wire_put_i32(buf + 32, 1);  /* numberReturned */
         memcpy(buf + 36, bson_get_data(doc), doc->len);
     } else {
         buf = frame(5 + doc->len, response_to, WIRE_OP_MSG, len_out);
-        write_i32(buf + 16, 0);
+        wire_put_i32(buf + 16, 0);
         buf[20] = 0;
         memcpy(buf + 21, bson_get_data(doc), doc->len);
     }

@@ -9,6 +9,7 @@
 #include "wire/wire.h"
 
 #include "core/mem.h"
+#include "wire/wire_bytes.h"
 
 #include <string.h>
 
@@ -17,24 +18,9 @@
 #define REPLY_MAX_DEPTH (WIRE_MAX_DEPTH + 16)
 #define MAX_REPLY_SEQUENCES 16
 
-static int32_t get_i32(const uint8_t *p)
-{
-    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    return (int32_t)v;
-}
-
-static void put_i32(uint8_t *p, int32_t v)
-{
-    uint32_t u = (uint32_t)v;
-    p[0] = (uint8_t)u;
-    p[1] = (uint8_t)(u >> 8);
-    p[2] = (uint8_t)(u >> 16);
-    p[3] = (uint8_t)(u >> 24);
-}
-
 void wire_set_request_id(uint8_t *msg, int32_t request_id)
 {
-    put_i32(msg + 4, request_id);
+    wire_put_i32(msg + 4, request_id);
 }
 
 int wire_encode_request(int32_t request_id, const bson_t *cmd, uint8_t **out, size_t *len_out, struct err *e)
@@ -55,11 +41,11 @@ int wire_encode_request(int32_t request_id, const bson_t *cmd, uint8_t **out, si
     /* header, flagBits, section kind byte, body */
     total = WIRE_HEADER_LEN + 4 + 1 + cmd->len;
     buf = xmalloc(total);
-    put_i32(buf, (int32_t)total);
-    put_i32(buf + 4, request_id);
-    put_i32(buf + 8, 0);
-    put_i32(buf + 12, WIRE_OP_MSG);
-    put_i32(buf + 16, 0);
+    wire_put_i32(buf, (int32_t)total);
+    wire_put_i32(buf + 4, request_id);
+    wire_put_i32(buf + 8, 0);
+    wire_put_i32(buf + 12, WIRE_OP_MSG);
+    wire_put_i32(buf + 16, 0);
     buf[20] = 0;
     memcpy(buf + 21, bson_get_data(cmd), cmd->len);
     *out = buf;
@@ -75,7 +61,7 @@ static int check_reply_document(const uint8_t *data, size_t pos, size_t limit, s
 
     if (limit - pos < 5)
         return err_set(e, ERR_INVALID_BSON, "Invalid BSON in reply: truncated document");
-    n = get_i32(data + pos);
+    n = wire_get_i32(data + pos);
     if (n < 5 || (size_t)n > limit - pos)
         return err_set(e, ERR_INVALID_BSON, "Invalid BSON in reply: document length %d exceeds the message", n);
     if ((rc = wire_bson_check(data + pos, (size_t)n, REPLY_MAX_DEPTH, e)) < 0) {
@@ -102,7 +88,7 @@ static int parse_sequence(const uint8_t *msg, size_t *pos, size_t end, struct re
 
     if (end - p < 4)
         return err_set(e, ERR_PROTOCOL_ERROR, "Truncated document sequence in reply");
-    size = get_i32(msg + p);
+    size = wire_get_i32(msg + p);
     if (size < 5 || (size_t)size > end - p)
         return err_set(e, ERR_PROTOCOL_ERROR, "Document sequence size %d exceeds the reply", size);
     sec_end = p + (size_t)size;
@@ -135,7 +121,7 @@ static void append_reply_sequence(bson_t *body, const struct reply_sequence *s)
 
     bson_append_array_begin(body, s->id, -1, &arr);
     while (pos < s->docs_len) {
-        int32_t n = get_i32(s->docs + pos);
+        int32_t n = wire_get_i32(s->docs + pos);
         bson_uint32_to_string(i++, &k, key, sizeof key);
         bson_init_static(&doc, s->docs + pos, (size_t)n);
         bson_append_document(&arr, k, -1, &doc);
@@ -149,17 +135,17 @@ static int check_reply_header(const uint8_t *msg, size_t len, int32_t response_t
 {
     int32_t opcode, got_to;
 
-    if (len < WIRE_HEADER_LEN || (size_t)get_i32(msg) != len)
+    if (len < WIRE_HEADER_LEN || (size_t)wire_get_i32(msg) != len)
         return err_set(e, ERR_PROTOCOL_ERROR, "Reply length does not match its header");
     if (len > WIRE_MAX_MESSAGE_BYTES)
         return err_set(e, ERR_PROTOCOL_ERROR, "Reply of %zu bytes exceeds the %d-byte message limit", len,
                        WIRE_MAX_MESSAGE_BYTES);
-    opcode = get_i32(msg + 12);
+    opcode = wire_get_i32(msg + 12);
     if (opcode == WIRE_OP_COMPRESSED)
         return err_set(e, ERR_PROTOCOL_ERROR, "OP_COMPRESSED reply received but compression was never negotiated");
     if (opcode != WIRE_OP_MSG)
         return err_set(e, ERR_PROTOCOL_ERROR, "Reply has opcode %d, expected OP_MSG (%d)", opcode, WIRE_OP_MSG);
-    got_to = get_i32(msg + 8);
+    got_to = wire_get_i32(msg + 8);
     if (got_to != response_to)
         return err_set(e, ERR_PROTOCOL_ERROR, "Reply is to request %d, expected a reply to request %d", got_to,
                        response_to);
@@ -181,12 +167,12 @@ int wire_decode_reply(const uint8_t *msg, size_t len, int32_t response_to, bson_
     if (len < 21)
         return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG reply too short");
     end = len;
-    flags = (uint32_t)get_i32(msg + 16);
+    flags = (uint32_t)wire_get_i32(msg + 16);
     if (flags & WIRE_MSG_CHECKSUM_PRESENT) {
         if (len < 25)
             return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG reply too short for its checksum");
         end = len - 4;
-        if (wire_crc32c(msg, end) != (uint32_t)get_i32(msg + end))
+        if (wire_crc32c(msg, end) != (uint32_t)wire_get_i32(msg + end))
             return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG reply checksum does not match contents");
     }
     /* moreToCome on a reply means exhaust mode, which we never request. */
