@@ -5,8 +5,11 @@
  * insert (a fresh document of about --doc-bytes), find and update by _id
  * over a pre-loaded key range [0, --keys). Latencies go into a per-thread
  * log-linear histogram (merged at the end) from which p50/p99 are read.
- * With --server-pid, the server's user+system CPU time is read from
- * /proc/PID/stat before and after the run and reported per 1,000 ops.
+ * With --server-pid (repeatable: the members of a replica set), the
+ * servers' user+system CPU time is read from /proc/PID/stat before and after
+ * the run, summed and reported per 1,000 ops. --w sets the write concern of
+ * every write ("majority" or a member count 0..50); without it the server's
+ * default applies (w:1 on a standalone, majority on a replica set).
  * Prints a human line and one JSON line. Exit 1 on setup failure or if any
  * operation failed. */
 #include <mongoc/mongoc.h>
@@ -31,6 +34,8 @@ enum bench_op { OP_INSERT, OP_FIND, OP_UPDATE };
 #define N_MAJOR 40
 #define N_BUCKETS (N_MAJOR * N_SUB)
 
+#define MAX_SERVER_PIDS 8
+
 struct histogram {
     uint64_t counts[N_BUCKETS];
     uint64_t n;
@@ -43,7 +48,9 @@ struct options {
     int seconds;
     int doc_bytes;
     int64_t n_keys;
-    int server_pid;
+    int server_pids[MAX_SERVER_PIDS];
+    int n_server_pids;
+    const char *w;      /* NULL: no write concern sent */
     const char *db;
     const char *coll;
 };
@@ -142,6 +149,35 @@ static double process_cpu_seconds(int pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Summed over the server pids; -1 if any cannot be read or none given. */
+static double servers_cpu_seconds(const struct options *opt)
+{
+    double sum = 0;
+
+    if (opt->n_server_pids == 0)
+        return -1;
+    for (int i = 0; i < opt->n_server_pids; i++) {
+        double s = process_cpu_seconds(opt->server_pids[i]);
+
+        if (s < 0)
+            return -1;
+        sum += s;
+    }
+    return sum;
+}
+
+/* --w was checked by parse_options: "majority" or a number 0..50. */
+static mongoc_write_concern_t *make_write_concern(const char *w)
+{
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+
+    if (strcmp(w, "majority") == 0)
+        mongoc_write_concern_set_w(wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+    else
+        mongoc_write_concern_set_w(wc, (int32_t)strtol(w, NULL, 10));
+    return wc;
+}
+
 static void make_doc(bson_t *doc, int64_t id, bool has_id, int doc_bytes, uint64_t seq)
 {
     static const char pad_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -180,6 +216,12 @@ static void *worker_main(void *arg)
     const struct options *opt = w->opt;
     mongoc_client_t *client = mongoc_client_pool_pop(w->pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(client, opt->db, opt->coll);
+    if (opt->w) {
+        mongoc_write_concern_t *wc = make_write_concern(opt->w);
+
+        mongoc_collection_set_write_concern(coll, wc);
+        mongoc_write_concern_destroy(wc);
+    }
     uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)w->id * 7919u + 1);
     uint64_t seq = 0;
     bson_error_t error;
@@ -287,7 +329,8 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--uri URI] [--op insert|find|update] [--clients N] [--seconds S]\n"
-            "          [--doc-bytes B] [--keys K] [--server-pid PID] [--db NAME] [--coll NAME]\n",
+            "          [--doc-bytes B] [--keys K] [--server-pid PID]... [--w 1|majority|N]\n"
+            "          [--db NAME] [--coll NAME]\n",
             argv0);
 }
 
@@ -310,7 +353,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"clients", required_argument, NULL, 'c'},   {"seconds", required_argument, NULL, 's'},
         {"doc-bytes", required_argument, NULL, 'b'}, {"keys", required_argument, NULL, 'k'},
         {"server-pid", required_argument, NULL, 'p'}, {"db", required_argument, NULL, 'd'},
-        {"coll", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},
+        {"coll", required_argument, NULL, 'C'},      {"w", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -364,7 +408,14 @@ static int parse_options(int argc, char **argv, struct options *opt)
         case 'p':
             if (parse_int(optarg, 1, 1 << 30, &v))
                 return -1;
-            opt->server_pid = (int)v;
+            if (opt->n_server_pids == MAX_SERVER_PIDS)
+                return -1;
+            opt->server_pids[opt->n_server_pids++] = (int)v;
+            break;
+        case 'w':
+            if (strcmp(optarg, "majority") != 0 && parse_int(optarg, 0, 50, &v))
+                return -1;
+            opt->w = optarg;
             break;
         case 'd':
             opt->db = optarg;
@@ -412,7 +463,7 @@ int main(int argc, char **argv)
     struct worker *workers = calloc((size_t)opt.n_clients, sizeof *workers);
     if (!workers)
         abort();
-    double cpu0 = opt.server_pid ? process_cpu_seconds(opt.server_pid) : -1;
+    double cpu0 = servers_cpu_seconds(&opt);
     uint64_t t0 = now_us();
 
     for (int i = 0; i < opt.n_clients; i++) {
@@ -429,7 +480,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.n_clients; i++)
         pthread_join(workers[i].thread, NULL);
     uint64_t elapsed_us = now_us() - t0;
-    double cpu1 = opt.server_pid ? process_cpu_seconds(opt.server_pid) : -1;
+    double cpu1 = servers_cpu_seconds(&opt);
 
     struct histogram *total = calloc(1, sizeof *total);
     uint64_t n_ops = 0;
@@ -453,16 +504,16 @@ int main(int argc, char **argv)
     double p99_ms = (double)hist_percentile(total, 0.99) / 1000.0;
     double cpu_per_1k = (cpu0 >= 0 && cpu1 >= 0 && n_ops) ? (cpu1 - cpu0) / ((double)n_ops / 1000.0) : -1;
 
-    printf("%s clients=%d doc_bytes=%d: %.0f ops/s, p50 %.3f ms, p99 %.3f ms, server cpu %.4f s/1k ops, "
+    printf("%s clients=%d doc_bytes=%d w=%s: %.0f ops/s, p50 %.3f ms, p99 %.3f ms, server cpu %.4f s/1k ops, "
            "%" PRIu64 " ops, %" PRIu64 " errors\n",
-           op_name(opt.op), opt.n_clients, opt.doc_bytes, ops_per_s, p50_ms, p99_ms, cpu_per_1k, n_ops,
+           op_name(opt.op), opt.n_clients, opt.doc_bytes, opt.w ? opt.w : "default", ops_per_s, p50_ms, p99_ms, cpu_per_1k, n_ops,
            n_errors);
     if (first_error)
         printf("first error: %s\n", first_error);
-    printf("{\"op\":\"%s\",\"clients\":%d,\"seconds\":%.2f,\"doc_bytes\":%d,\"ops\":%" PRIu64
+    printf("{\"op\":\"%s\",\"w\":\"%s\",\"clients\":%d,\"seconds\":%.2f,\"doc_bytes\":%d,\"ops\":%" PRIu64
            ",\"errors\":%" PRIu64 ",\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
            "\"server_cpu_s_per_1k_ops\":%.5f}\n",
-           op_name(opt.op), opt.n_clients, secs, opt.doc_bytes, n_ops, n_errors, ops_per_s, p50_ms, p99_ms,
+           op_name(opt.op), opt.w ? opt.w : "default", opt.n_clients, secs, opt.doc_bytes, n_ops, n_errors, ops_per_s, p50_ms, p99_ms,
            cpu_per_1k);
 
     free(total);
