@@ -207,14 +207,16 @@ int cmd_repl_set_freeze(struct cmd_ctx *ctx)
     return cmd_repl_result(rc);
 }
 
-/* Accepted and ignored: this member picks its sync source itself (the
- * fetcher's rules); mongod treats the request as a hint too. The reply names
- * the requested host so tools see their request acknowledged. */
+/* replSetSyncFrom: validated as mongod does, then the member takes the host
+ * as its next sync source (the core keeps it while it serves; with chaining
+ * off the primary takes over again at the next choice). */
 int cmd_repl_set_sync_from(struct cmd_ctx *ctx)
 {
+    const struct repl_state *st;
+    struct repl_event ev;
     bson_iter_t it;
     const char *host;
-    int rc;
+    int rc, target = -1;
 
     if ((rc = cmd_repl_require(ctx)) < 0)
         return rc;
@@ -222,9 +224,32 @@ int cmd_repl_set_sync_from(struct cmd_ctx *ctx)
         return err_set(&ctx->err, ERR_TYPE_MISMATCH,
                        "BSON field 'replSetSyncFrom' is the wrong type, expected type 'string'");
     host = bson_iter_utf8(&it, NULL);
-    if (!repl_node_state(ctx->srv->repl)->has_config)
+    st = repl_node_state(ctx->srv->repl);
+    if (!st->has_config || st->self < 0)
         return err_set(&ctx->err, ERR_NOT_YET_INITIALIZED, "no replset config has been received");
+    if (st->config.members[st->self].is_arbiter)
+        return err_set(&ctx->err, ERR_NOT_SECONDARY, "arbiters don't sync");
+    if (st->member_state == REPL_PRIMARY)
+        return err_set(&ctx->err, ERR_NOT_SECONDARY, "primaries don't sync");
+    for (int i = 0; i < st->config.n_members; i++)
+        if (strcmp(st->config.members[i].host, host) == 0)
+            target = i;
+    if (target < 0)
+        return err_set(&ctx->err, ERR_NODE_NOT_FOUND, "Could not find member \"%s\" in replica set", host);
+    if (target == st->self)
+        return err_set(&ctx->err, ERR_INVALID_OPTIONS, "I cannot sync from myself");
+    if (st->config.members[target].is_arbiter)
+        return err_set(&ctx->err, ERR_INVALID_OPTIONS, "Cannot sync from \"%s\" because it is an arbiter", host);
+    if (!st->peers[target].is_up)
+        return err_set(&ctx->err, ERR_HOST_UNREACHABLE, "I cannot reach the requested member: %s", host);
     BSON_APPEND_UTF8(&ctx->reply, "syncFromRequested", host);
+    if (st->sync_source >= 0 && st->sync_source < st->config.n_members)
+        BSON_APPEND_UTF8(&ctx->reply, "prevSyncTarget", st->config.members[st->sync_source].host);
+    memset(&ev, 0, sizeof ev);
+    ev.type = REPL_EV_SYNC_FROM;
+    ev.now_ms = ctx->now_ms;
+    ev.peer = target;
+    repl_node_feed(ctx->srv->repl, &ev);
     return 0;
 }
 

@@ -87,6 +87,7 @@ struct repl_peer {
     int64_t hb_window_start_ms; /* first unanswered heartbeat since the last answer, -1 */
     int hb_retries;             /* immediate retries used in this window (max 2) */
     char last_hb_message[128];  /* lastHeartbeatMessage */
+    int64_t sync_deny_until_ms; /* fetching from it failed: no sync source before then (0 = none) */
 };
 
 struct repl_pending_vote {
@@ -163,6 +164,8 @@ struct repl_state {
     int64_t pending_config_term;
 
     int sync_source;                 /* index, -1 */
+    int forced_sync_source;          /* replSetSyncFrom's index, pending until chosen or until ... */
+    int64_t forced_sync_source_until_ms; /* ... this time (0 = no request) */
     struct repl_peer peers[REPL_MAX_MEMBERS]; /* peers[self] is unused */
     uint64_t prng;
     int64_t now_ms;                  /* time of the event being processed */
@@ -189,6 +192,8 @@ enum repl_event_type {
     REPL_EV_STEP_UP_REQUEST,    /* replSetStepUp; answered with COMMAND_RESULT when the election ends */
     REPL_EV_CONFIG_INSTALLED,   /* a config (initiate, reconfig, heartbeat reconfig) is durable */
     REPL_EV_SET_STATE,          /* applier/initial sync/rollback moved us (STARTUP2, RECOVERING, ROLLBACK, SECONDARY) */
+    REPL_EV_SYNC_SOURCE_FAILED, /* fetching from peer (our sync source) failed: choose another if any */
+    REPL_EV_SYNC_FROM,          /* replSetSyncFrom: prefer peer as the sync source (validated by the caller) */
 };
 
 struct repl_event {

@@ -91,5 +91,9 @@ void repl_stepdown_finish(struct repl_state *st, struct repl_actions *out, int c
 /* sync.c */
 void repl_sync_choose(struct repl_state *st, struct repl_actions *out);
 void repl_sync_maybe_report(struct repl_state *st, struct repl_actions *out, bool force);
+/* The fetcher could not fetch from peer i: deny it as a source for a while and choose again. */
+void repl_sync_on_failure(struct repl_state *st, int i, struct repl_actions *out);
+/* replSetSyncFrom: take peer i as the next source when it is usable. */
+void repl_sync_force(struct repl_state *st, int i, struct repl_actions *out);
 
 #endif

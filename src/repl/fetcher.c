@@ -35,6 +35,7 @@
 #define RETRY_MAX_MS 2000
 
 static void start_find(struct fetcher *f);
+static void report_failed_source(struct fetcher *f, const char *host);
 
 struct optime fetcher_entry_optime(const bson_t *entry)
 {
@@ -117,6 +118,7 @@ void fetcher_set_source(struct fetcher *f, const char *host_port)
         if (f->peer)
             peer_destroy(f->peer);
         f->peer = NULL;
+        report_failed_source(f, h);
         return;
     }
     snprintf(f->source, sizeof f->source, "%s", h);
@@ -165,6 +167,35 @@ void fetcher_schedule_retry(struct fetcher *f, const char *why)
     f->cursor_id = 0;
     f->phase = FETCH_WAITING;
     uv_timer_start(&f->timer, on_timer, (uint64_t)delay, 0);
+}
+
+/* The source failed us: retry later, and tell the core, which denies it as a
+ * source for a while and picks another member if there is one (heartbeats
+ * alone would keep a dead source for heartbeatTimeoutSecs). */
+static void report_failed_source(struct fetcher *f, const char *host)
+{
+    const struct repl_state *st = repl_node_state(f->node);
+    struct repl_event ev;
+
+    for (int i = 0; i < st->config.n_members; i++) {
+        if (strcmp(st->config.members[i].host, host) != 0)
+            continue;
+        memset(&ev, 0, sizeof ev);
+        ev.type = REPL_EV_SYNC_SOURCE_FAILED;
+        ev.peer = i;
+        repl_node_feed(f->node, &ev);
+        return;
+    }
+}
+
+static void source_failed(struct fetcher *f, const char *why)
+{
+    char host[sizeof f->source];
+
+    snprintf(host, sizeof host, "%s", f->source);
+    fetcher_schedule_retry(f, why);
+    /* May change the source at once (fetcher_set_source). */
+    report_failed_source(f, host);
 }
 
 /* --- metadata --- */
@@ -322,14 +353,14 @@ static void on_get_more_reply(void *arg, const bson_t *reply, const struct err *
         return;
     free(req);
     if (!reply_is_ok(reply, e, msg, sizeof msg)) {
-        fetcher_schedule_retry(f, msg);
+        source_failed(f, msg);
         return;
     }
     feed_meta(f, reply);
     if (f->is_destroyed || f->phase != FETCH_GETTING_MORE)
         return;
     if (!parse_cursor(reply, "nextBatch", &f->cursor_id, &batch)) {
-        fetcher_schedule_retry(f, "malformed getMore reply");
+        source_failed(f, "malformed getMore reply");
         return;
     }
     apply_batch(f, &batch, 0);
@@ -375,7 +406,7 @@ static void send_get_more(struct fetcher *f)
     err_init(&e);
     f->phase = FETCH_GETTING_MORE;
     if (peer_send(f->peer, &cmd, GET_MORE_TIMEOUT_MS, on_get_more_reply, fetcher_req_new(f), &e) < 0)
-        fetcher_schedule_retry(f, e.msg);
+        source_failed(f, e.msg);
     bson_destroy(&cmd);
 }
 
@@ -396,7 +427,7 @@ static void on_oldest_reply(void *arg, const bson_t *reply, const struct err *e)
         return;
     free(req);
     if (!reply_is_ok(reply, e, msg, sizeof msg) || !parse_cursor(reply, "firstBatch", &id, &batch)) {
-        fetcher_schedule_retry(f, "cannot read the source's oldest oplog entry");
+        source_failed(f, "cannot read the source's oldest oplog entry");
         return;
     }
     if (bson_iter_init(&it, &batch) && bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -440,7 +471,7 @@ static void check_stale_or_diverged(struct fetcher *f)
     BSON_APPEND_UTF8(&cmd, "$db", "local");
     err_init(&e);
     if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_oldest_reply, fetcher_req_new(f), &e) < 0)
-        fetcher_schedule_retry(f, e.msg);
+        source_failed(f, e.msg);
     bson_destroy(&cmd);
 }
 
@@ -457,14 +488,14 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
         return;
     free(req);
     if (!reply_is_ok(reply, e, msg, sizeof msg)) {
-        fetcher_schedule_retry(f, msg);
+        source_failed(f, msg);
         return;
     }
     feed_meta(f, reply);
     if (f->is_destroyed || f->phase != FETCH_FINDING)
         return;
     if (!parse_cursor(reply, "firstBatch", &f->cursor_id, &batch)) {
-        fetcher_schedule_retry(f, "malformed find reply");
+        source_failed(f, "malformed find reply");
         return;
     }
     if (f->is_from_start) {
@@ -480,7 +511,7 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
             first = fetcher_entry_optime(&doc);
     }
     if (optime_is_null(first)) {
-        fetcher_schedule_retry(f, "sync source is behind us: its oplog has nothing from our last entry on");
+        source_failed(f, "sync source is behind us: its oplog has nothing from our last entry on");
         return;
     }
     if (optime_compare(first, f->last) != 0) {
@@ -544,7 +575,7 @@ static void start_find(struct fetcher *f)
     f->phase = FETCH_FINDING;
     f->cursor_id = 0;
     if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_find_reply, fetcher_req_new(f), &e) < 0)
-        fetcher_schedule_retry(f, e.msg);
+        source_failed(f, e.msg);
     bson_destroy(&cmd);
 }
 

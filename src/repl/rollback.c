@@ -8,8 +8,9 @@
  *      entry without one means we cannot roll back.
  *   2. Every entry above the common point must be undoable: CRUD entries have
  *      undo records (written by the primary's oplog writer and by our
- *      applier), no-ops need nothing. A command cannot be undone: the member
- *      goes RECOVERING and needs a resync.
+ *      applier), no-ops need nothing, a "create" drops the collection. Any
+ *      other command cannot be undone: the member goes RECOVERING and needs a
+ *      resync.
  *   3. One writer job, hook off: newest first, save the document's current
  *      version to <dbpath>/rollback/<db>.<coll>/removed.<time>.bson, apply the
  *      undo record; truncate the oplog after the common point; bump the rbid.
@@ -232,6 +233,51 @@ static int save_current(struct store_txn *t, const struct rollback_job *j, const
     return rc < 0 ? rc : 0;
 }
 
+/* "create" is the one command rollback undoes: a collection created above
+ * the common point (by an insert on a new collection, or by the first
+ * retryable write's config.transactions) is dropped; the inserts into it were
+ * undone before, as they are newer. */
+static bool is_create(const bson_t *entry, const char **db_end, const char **coll)
+{
+    struct oplog_entry pe;
+    struct err e;
+    bson_iter_t it;
+    bool is = false;
+
+    err_init(&e);
+    if (oplog_entry_parse(entry, &pe, &e) == 0 && pe.op == 'c' && bson_iter_init(&it, &pe.o) &&
+        bson_iter_next(&it) && strcmp(bson_iter_key(&it), "create") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+        *coll = bson_iter_utf8(&it, NULL);
+        *db_end = strchr(pe.ns, '.');
+        is = *db_end != NULL;
+    }
+    err_clear(&e);
+    return is;
+}
+
+static int undo_create(struct store_txn *t, const bson_t *entry, struct err *e)
+{
+    struct coll_info *ci = NULL;
+    bson_iter_t it;
+    const char *ns, *dot, *coll;
+    char db[128];
+    int rc;
+
+    if (!is_create(entry, &dot, &coll) || !bson_iter_init_find(&it, entry, "ns") || !BSON_ITER_HOLDS_UTF8(&it))
+        return 0;
+    ns = bson_iter_utf8(&it, NULL);
+    dot = strchr(ns, '.');
+    if (!dot || (size_t)(dot - ns) >= sizeof db)
+        return 0;
+    memcpy(db, ns, (size_t)(dot - ns));
+    db[dot - ns] = '\0';
+    if ((rc = store_coll_find(t, db, coll, &ci, e)) < 0 || !ci)
+        return rc < 0 ? rc : 0;
+    rc = store_coll_drop(t, ci, e);
+    coll_info_destroy(ci);
+    return rc;
+}
+
 static int undo_run(struct store_txn *t, struct write_job *job)
 {
     struct rollback_job *j = (struct rollback_job *)job;
@@ -242,12 +288,15 @@ static int undo_run(struct store_txn *t, struct write_job *job)
 
     store_txn_set_hook_enabled(t, false);
     rc = oplog_iter_open(t, UINT64_MAX, true, true, &it, &j->err);
-    while (rc >= 0 && (rc = oplog_iter_next(it, &ot, NULL, &j->err)) > 0 && ot.ts > j->common.ts) {
+    bson_t entry;
+    while (rc >= 0 && (rc = oplog_iter_next(it, &ot, &entry, &j->err)) > 0 && ot.ts > j->common.ts) {
         rc = oplog_undo_get(t, ot.ts, &record, &j->err);
         if (rc == 1) {
             if ((rc = save_current(t, j, &record, &j->err)) == 0)
                 rc = oplog_entry_undo(t, &record, &j->err);
             j->n_undone++;
+        } else if (rc == 0) {
+            rc = undo_create(t, &entry, &j->err);
         }
     }
     if (it)
@@ -257,9 +306,9 @@ static int undo_run(struct store_txn *t, struct write_job *job)
     if (rc >= 0)
         rc = oplog_bump_rbid(t, NULL, &j->err);
     if (rc >= 0) {
-        bson_t entry;
+        bson_t last;
         bson_iter_t w;
-        if (oplog_last(t, NULL, &entry, &j->err) == 1 && bson_iter_init_find(&w, &entry, "wall") &&
+        if (oplog_last(t, NULL, &last, &j->err) == 1 && bson_iter_init_find(&w, &last, "wall") &&
             BSON_ITER_HOLDS_DATE_TIME(&w))
             j->common_wall_ms = bson_iter_date_time(&w);
     }
@@ -322,9 +371,11 @@ static void rollback_undo(struct fetcher *f, struct optime common)
     err_init(&e);
     if ((rc = store_txn_begin_read(f->srv->store, &t, &e)) >= 0) {
         rc = oplog_iter_open(t, UINT64_MAX, true, true, &it, &e);
-        while (rc >= 0 && (rc = oplog_iter_next(it, &ot, &entry, &e)) > 0 && ot.ts > common.ts)
-            if (oplog_entry_parse(&entry, &pe, &e) == 0 && pe.op == 'c')
+        while (rc >= 0 && (rc = oplog_iter_next(it, &ot, &entry, &e)) > 0 && ot.ts > common.ts) {
+            const char *dot, *coll;
+            if (oplog_entry_parse(&entry, &pe, &e) == 0 && pe.op == 'c' && !is_create(&entry, &dot, &coll))
                 has_command = true;
+        }
         if (it)
             oplog_iter_close(it);
         store_txn_end(t);

@@ -155,6 +155,14 @@ void repl_step(struct repl_state *st, const struct repl_event *ev, struct repl_a
     case REPL_EV_SET_STATE:
         on_set_state(st, ev, out);
         break;
+    case REPL_EV_SYNC_SOURCE_FAILED:
+        if (has_peer)
+            repl_sync_on_failure(st, ev->peer, out);
+        break;
+    case REPL_EV_SYNC_FROM:
+        if (has_peer)
+            repl_sync_force(st, ev->peer, out);
+        break;
     }
     run_timers(st, out);
 }

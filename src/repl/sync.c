@@ -5,12 +5,25 @@
  * PRIMARY/SECONDARY strictly ahead of us (first pass: not hidden, a voter if we
  * vote, no larger secondaryDelaySecs than ours; second pass relaxed), preferring
  * the primary when within 5 ms of the closest. A leader-elect catching up takes
- * the freshest member ahead of it, ignoring chaining (1.6). Pings, RBID probes,
- * deny lists and maxSyncSourceLagSecs belong to the I/O layer's fetcher.
+ * the freshest member ahead of it, ignoring chaining (1.6).
+ *
+ * Replacement: the current source is kept while it is up, not denied, PRIMARY
+ * or SECONDARY, and (a secondary) neither syncing from us nor more than
+ * SYNC_SOURCE_MAX_LAG_MS behind the freshest candidate. Heartbeats alone
+ * notice a dead member only after heartbeatTimeoutSecs, so the fetcher
+ * reports every failed fetch (REPL_EV_SYNC_SOURCE_FAILED): that member is
+ * denied as a source for one electionTimeout and another is chosen at once;
+ * when there is no other, the denied one stays (fetching from nothing is
+ * never better). replSetSyncFrom (REPL_EV_SYNC_FROM) makes a member the next
+ * choice once it is usable (the request waits up to one electionTimeout);
+ * with chaining off the primary takes over again at the next choice. RBID
+ * probes belong to the fetcher.
  * Guarantees: SYNC_SOURCE is emitted only when the choice changes. */
 #include "repl/core_internal.h"
 
 #define CHANGE_SYNC_SOURCE_THRESHOLD_MS 5
+/* mongod's maxSyncSourceLagSecs default. */
+#define SYNC_SOURCE_MAX_LAG_MS 30000
 
 static bool may_fetch(const struct repl_state *st)
 {
@@ -28,12 +41,29 @@ static bool may_fetch(const struct repl_state *st)
     }
 }
 
+static bool is_denied(const struct repl_state *st, int i)
+{
+    return st->peers[i].sync_deny_until_ms > st->now_ms;
+}
+
+/* Up, a data member in a state that serves its oplog, and not a secondary
+ * that syncs from us (a cycle never makes progress); ignores the deny list. */
+static bool is_serving(const struct repl_state *st, int i)
+{
+    if (i < 0 || i >= st->config.n_members || i == st->self)
+        return false;
+    const struct repl_peer *p = &st->peers[i];
+    if (!p->is_up || !repl_core_is_data_bearing(st, i))
+        return false;
+    if (p->state == REPL_PRIMARY)
+        return true;
+    return p->state == REPL_SECONDARY && p->sync_source_id != repl_core_member_id(st, st->self);
+}
+
 static bool is_candidate(const struct repl_state *st, int i, bool first_pass)
 {
     const struct repl_peer *p = &st->peers[i];
-    if (i == st->self || !p->is_up || !repl_core_is_data_bearing(st, i))
-        return false;
-    if (p->state != REPL_PRIMARY && p->state != REPL_SECONDARY)
+    if (!is_serving(st, i) || is_denied(st, i))
         return false;
     if (optime_compare(p->applied, st->applied) <= 0)
         return false;
@@ -63,6 +93,28 @@ static int closest(const struct repl_state *st, bool first_pass)
     return best;
 }
 
+/* The newest applied wall time among the members that could serve us. */
+static int64_t freshest_wall_ms(const struct repl_state *st)
+{
+    int64_t best = st->applied_wall_ms;
+    for (int i = 0; i < st->config.n_members; i++)
+        if (is_serving(st, i) && !is_denied(st, i) && st->peers[i].applied_wall_ms > best)
+            best = st->peers[i].applied_wall_ms;
+    return best;
+}
+
+/* Keep the current source while it serves, is not denied, and (a secondary)
+ * does not lag the freshest member by more than SYNC_SOURCE_MAX_LAG_MS. Its
+ * heartbeat optime alone says little: it trails what we fetched from it. */
+static bool is_usable(const struct repl_state *st, int cur)
+{
+    if (!is_serving(st, cur) || is_denied(st, cur))
+        return false;
+    if (st->peers[cur].state == REPL_PRIMARY)
+        return true;
+    return st->peers[cur].applied_wall_ms + SYNC_SOURCE_MAX_LAG_MS >= freshest_wall_ms(st);
+}
+
 static int choose(const struct repl_state *st)
 {
     if (!may_fetch(st))
@@ -75,23 +127,32 @@ static int choose(const struct repl_state *st)
         return best;
     }
     int cur = st->sync_source;
+    if (st->forced_sync_source_until_ms > st->now_ms && is_serving(st, st->forced_sync_source) &&
+        !is_denied(st, st->forced_sync_source))
+        return st->forced_sync_source;
     bool is_chaining = st->config.settings.is_chaining_allowed;
     if (!is_chaining) {
         int p = st->primary_index;
-        return p >= 0 && p != st->self && is_candidate(st, p, false) ? p : (cur == p ? cur : -1);
+        if (p >= 0 && p != st->self && is_candidate(st, p, false))
+            return p;
+        return cur >= 0 && cur == p && is_serving(st, cur) ? cur : -1;
     }
-    /* Keep the current source while it is usable: up, a data member, and the primary or ahead of us. */
-    if (cur >= 0 && cur != st->self && st->peers[cur].is_up &&
-        (st->peers[cur].state == REPL_PRIMARY ||
-         (st->peers[cur].state == REPL_SECONDARY && optime_compare(st->peers[cur].applied, st->applied) >= 0)))
+    if (is_usable(st, cur))
         return cur;
     int best = closest(st, true);
-    return best >= 0 ? best : closest(st, false);
+    if (best < 0)
+        best = closest(st, false);
+    /* Nothing better than a denied source that still serves: keep trying it. */
+    if (best < 0 && is_serving(st, cur))
+        return cur;
+    return best;
 }
 
 void repl_sync_choose(struct repl_state *st, struct repl_actions *out)
 {
     int next = choose(st);
+    if (next >= 0 && next == st->forced_sync_source)
+        st->forced_sync_source_until_ms = 0;
     if (next == st->sync_source)
         return;
     st->sync_source = next;
@@ -100,6 +161,28 @@ void repl_sync_choose(struct repl_state *st, struct repl_actions *out)
         repl_core_log(st, out, "3.2", "sync source is now %s", st->config.members[next].host);
     else
         repl_core_log(st, out, "3.2", "no sync source");
+}
+
+void repl_sync_on_failure(struct repl_state *st, int i, struct repl_actions *out)
+{
+    if (i != st->sync_source)
+        return;
+    st->peers[i].sync_deny_until_ms = st->now_ms + st->config.settings.election_timeout_ms;
+    repl_core_log(st, out, "3.2", "fetching from sync source %s failed: denied as a source for %lld ms",
+                  st->config.members[i].host, (long long)st->config.settings.election_timeout_ms);
+    repl_sync_choose(st, out);
+}
+
+void repl_sync_force(struct repl_state *st, int i, struct repl_actions *out)
+{
+    /* The request waits (our view of the member may be a heartbeat old) until
+     * the member is chosen or one election timeout passed; later choices are
+     * ours again. */
+    st->forced_sync_source = i;
+    st->forced_sync_source_until_ms = st->now_ms + st->config.settings.election_timeout_ms;
+    st->peers[i].sync_deny_until_ms = 0;
+    repl_core_log(st, out, "3.2", "replSetSyncFrom: sync source %s requested", st->config.members[i].host);
+    repl_sync_choose(st, out);
 }
 
 void repl_sync_maybe_report(struct repl_state *st, struct repl_actions *out, bool force)

@@ -50,7 +50,8 @@ static void tick(int64_t now)
     repl_step(&st, &ev, &acts);
 }
 
-static void answer(int peer, int64_t now, int state, struct optime applied)
+/* A heartbeat response from peer, which syncs from member sync_id (-1: none). */
+static void answer_syncing(int peer, int64_t now, int state, struct optime applied, int sync_id)
 {
     struct repl_event ev;
     memset(&ev, 0, sizeof ev);
@@ -66,6 +67,23 @@ static void answer(int peer, int64_t now, int state, struct optime applied)
     ev.hb_response.durable = applied;
     ev.hb_response.config_version = 3;
     ev.hb_response.config_term = 1;
+    ev.hb_response.sync_source_id = sync_id;
+    repl_actions_clear(&acts);
+    repl_step(&st, &ev, &acts);
+}
+
+static void answer(int peer, int64_t now, int state, struct optime applied)
+{
+    answer_syncing(peer, now, state, applied, -1);
+}
+
+static void feed_peer(enum repl_event_type type, int peer, int64_t now)
+{
+    struct repl_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.now_ms = now;
+    ev.peer = peer;
     repl_actions_clear(&acts);
     repl_step(&st, &ev, &acts);
 }
@@ -215,6 +233,93 @@ TEST(sync_source_is_the_closest_member_ahead_unless_chaining_is_off)
     teardown();
 }
 
+TEST(failed_fetch_moves_to_another_source_at_once_and_the_denial_expires)
+{
+    setup(true);
+    struct optime ahead = {DATA.ts + 5, 2};
+    answer(1, 1100, REPL_PRIMARY, ahead);
+    answer(2, 1100, REPL_SECONDARY, ahead);
+    CHECK_EQ_INT(st.sync_source, 1);
+    /* Heartbeats still call the source up; the fetcher says it failed. */
+    feed_peer(REPL_EV_SYNC_SOURCE_FAILED, 1, 1200);
+    CHECK_EQ_INT(st.sync_source, 2);
+    CHECK_EQ_INT(count(REPL_ACT_SYNC_SOURCE, 2), 1);
+    /* A report about a member that is not our source changes nothing. */
+    feed_peer(REPL_EV_SYNC_SOURCE_FAILED, 1, 1300);
+    CHECK_EQ_INT(st.sync_source, 2);
+    CHECK_EQ_INT(count(REPL_ACT_SYNC_SOURCE, -1), 0);
+    /* 2 fails too while 1 is still denied (electionTimeout 10 s): no better
+     * choice than the denied 2, which stays. */
+    feed_peer(REPL_EV_SYNC_SOURCE_FAILED, 2, 1400);
+    CHECK_EQ_INT(st.sync_source, 2);
+    CHECK_EQ_INT(count(REPL_ACT_SYNC_SOURCE, -1), 0);
+    /* After 1's denial ended and 2 failed again, 1 is chosen. */
+    answer(1, 11300, REPL_PRIMARY, ahead);
+    feed_peer(REPL_EV_SYNC_SOURCE_FAILED, 2, 11500);
+    CHECK_EQ_INT(st.sync_source, 1);
+    teardown();
+}
+
+TEST(a_secondary_that_syncs_from_us_is_never_our_source)
+{
+    setup(true);
+    struct optime ahead = {DATA.ts + 5, 2}, further = {DATA.ts + 9, 2};
+    answer_syncing(2, 1100, REPL_SECONDARY, ahead, 0);
+    CHECK_EQ_INT(st.sync_source, -1);
+    answer_syncing(2, 1200, REPL_SECONDARY, ahead, 1);
+    CHECK_EQ_INT(st.sync_source, 2);
+    /* Once it reports syncing from us, it is dropped for the primary. */
+    answer(1, 1300, REPL_PRIMARY, further);
+    CHECK_EQ_INT(st.sync_source, 2);
+    answer_syncing(2, 1400, REPL_SECONDARY, ahead, 0);
+    CHECK_EQ_INT(st.sync_source, 1);
+    teardown();
+}
+
+TEST(a_source_whose_heartbeat_trails_what_we_applied_is_kept)
+{
+    setup(true);
+    struct optime ahead = {DATA.ts + 5, 2};
+    answer(2, 1100, REPL_SECONDARY, ahead);
+    CHECK_EQ_INT(st.sync_source, 2);
+    /* We applied past what the last heartbeat of 2 said: that is normal. */
+    struct repl_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = REPL_EV_OPTIMES;
+    ev.now_ms = 1150;
+    ev.peer = -1;
+    ev.optimes.applied = ev.optimes.durable = (struct optime){DATA.ts + 7, 2};
+    repl_actions_clear(&acts);
+    repl_step(&st, &ev, &acts);
+    CHECK_EQ_INT(st.sync_source, 2);
+    teardown();
+}
+
+TEST(sync_from_request_waits_for_the_member_to_be_usable_then_expires)
+{
+    setup(true);
+    struct optime ahead = {DATA.ts + 5, 2};
+    answer(1, 1100, REPL_PRIMARY, ahead);
+    CHECK_EQ_INT(st.sync_source, 1);
+    /* 2 is not known yet: the request waits. */
+    feed_peer(REPL_EV_SYNC_FROM, 2, 1200);
+    CHECK_EQ_INT(st.sync_source, 1);
+    answer(2, 1300, REPL_SECONDARY, DATA);
+    CHECK_EQ_INT(st.sync_source, 2);
+    CHECK_EQ_INT(st.forced_sync_source_until_ms, 0);
+    /* It stays: chosen sources are kept while usable. */
+    answer(1, 1400, REPL_PRIMARY, ahead);
+    CHECK_EQ_INT(st.sync_source, 2);
+    teardown();
+    setup(true);
+    answer(1, 1100, REPL_PRIMARY, ahead);
+    feed_peer(REPL_EV_SYNC_FROM, 2, 1200);
+    /* Usable only after the request expired (electionTimeout 10 s): ignored. */
+    answer(2, 11300, REPL_SECONDARY, ahead);
+    CHECK_EQ_INT(st.sync_source, 1);
+    teardown();
+}
+
 int main(void)
 {
     RUN(heartbeats_go_to_every_peer_on_schedule);
@@ -223,5 +328,9 @@ int main(void)
     RUN(heartbeat_request_from_another_set_gets_an_error);
     RUN(heartbeat_reply_attaches_config_only_for_older_callers_and_hides_startup2_optimes);
     RUN(sync_source_is_the_closest_member_ahead_unless_chaining_is_off);
+    RUN(failed_fetch_moves_to_another_source_at_once_and_the_denial_expires);
+    RUN(a_secondary_that_syncs_from_us_is_never_our_source);
+    RUN(a_source_whose_heartbeat_trails_what_we_applied_is_kept);
+    RUN(sync_from_request_waits_for_the_member_to_be_usable_then_expires);
     return test_report();
 }
