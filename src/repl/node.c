@@ -249,6 +249,7 @@ int repl_node_create(struct server *srv, const char *set_name, struct repl_node 
     }
 
     struct repl_node *n = xcalloc(1, sizeof *n);
+    node_committed_init(n);
     n->srv = srv;
     snprintf(n->set_name, sizeof n->set_name, "%s", set_name);
     n->wall_offset_ms = node_wall_now_ms() - mono_ms();
@@ -326,6 +327,7 @@ void repl_node_stop(struct repl_node *n)
     if (n->is_stopped)
         return;
     n->is_stopped = true;
+    node_committed_close(n);
     if (n->ow)
         oplog_writer_set_writable_term(n->ow, -1);
     if (n->tick) {
@@ -357,6 +359,7 @@ void repl_node_destroy(struct repl_node *n)
         oplog_writer_destroy(n->ow);
     node_flush_deferred(n); /* frees jobs that never ran */
     repl_state_destroy(&n->st);
+    node_committed_destroy(n);
     free(n);
 }
 

@@ -99,6 +99,11 @@ int repl_node_wait_write_concern(struct repl_node *n, const struct write_concern
  * Call it BEFORE repl_node_wait_write_concern for that write. */
 void repl_node_note_local_write(struct repl_node *n, struct optime op, int64_t wall_ms);
 
+/* --- majority reads (any thread) --- */
+/* Blocks until this member's commit point reaches target, or timeout_ms
+ * passes (MaxTimeMSExpired), or the node stops (ShutdownInProgress). */
+int repl_node_wait_committed(struct repl_node *n, struct optime target, int64_t timeout_ms, struct err *e);
+
 /* --- for the fetcher and applier (same loop thread) --- */
 /* Feeds one event to the core and carries out the resulting actions. */
 void repl_node_feed(struct repl_node *n, struct repl_event *ev);

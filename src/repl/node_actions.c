@@ -394,6 +394,7 @@ void node_after_step(struct repl_node *n)
     if (n->is_stopped)
         return;
     node_sync_peers(n);
+    node_committed_publish(n);
     int64_t want = repl_is_writable_primary(&n->st) ? n->st.term : -1;
     if (want != n->writable_term) {
         n->writable_term = want;

@@ -14,6 +14,7 @@
 
 #include "storage/writer.h"
 
+#include <pthread.h>
 #include <uv.h>
 
 struct peer;
@@ -68,6 +69,12 @@ struct repl_node {
     int64_t last_write_ms;      /* monotonic ms of the newest local write (periodic no-op) */
     int64_t writable_term;      /* last value handed to oplog_writer_set_writable_term */
 
+    /* The commit point as other threads see it (node_committed.c). */
+    pthread_mutex_t committed_mu;
+    pthread_cond_t committed_cv;
+    struct optime committed;
+    bool is_committed_closed;
+
     /* Commands waiting for the core (COMMAND_RESULT, REPLY_HEARTBEAT, REPLY_VOTE). */
     struct node_request *requests;
     uint64_t next_request_id;
@@ -119,5 +126,11 @@ void node_reconfig_check(struct repl_node *n);
 /* node_wc.c */
 void node_wc_check(struct repl_node *n);
 void node_wc_fail_all(struct repl_node *n, int code, const char *msg);
+
+/* node_committed.c */
+void node_committed_init(struct repl_node *n);
+void node_committed_publish(struct repl_node *n);
+void node_committed_close(struct repl_node *n);
+void node_committed_destroy(struct repl_node *n);
 
 #endif
