@@ -14,10 +14,14 @@
  * dispatch_repl.c; a user write is refused on the writer thread too when the
  * oplog writer has no writable term (the member stepped down while the job
  * was queued), reports its last oplog entry to the node once committed, and
- * waits for its write concern before the reply goes out. */
+ * waits for its write concern before the reply goes out. A retryable write
+ * (lsid + txnNumber, retryable.c) is looked up in its session's record before
+ * the handler runs and recorded in the same transaction after it: a retry
+ * gets the first reply instead of a second execution. */
 #include "cmd/cmd.h"
 
 #include "cmd/dispatch_repl.h"
+#include "cmd/retryable.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/server.h"
@@ -60,6 +64,7 @@ struct dispatch_req {
     struct err wc_unsat;               /* code set: report as writeConcernError after the write */
     struct oplog_writer *oplog_writer; /* read on the writer thread; captured on the loop */
     int64_t last_wall_ms;              /* wall time of ctx.last_optime's entry */
+    struct retryable_write rw;         /* rw.is_active: dedupe by session and txnNumber */
 };
 
 /* Parked await-data requests; loop thread only (one server per process). */
@@ -208,7 +213,28 @@ static int job_run(struct store_txn *t, struct write_job *job)
         before = oplog_writer_last_optime(ow);
     }
     d->ctx.txn = t;
+    if (d->rw.is_active) {
+        bool is_replayed = false;
+        d->rc = retryable_lookup(t, &d->rw, d->req, &d->ctx.reply, &is_replayed, &d->ctx.err);
+        if (d->rc < 0 || is_replayed) {
+            d->ctx.txn = NULL;
+            /* mongod waits a replayed write's concern on the newest optime: the
+             * record (and so the first attempt's writes) is at or before it. */
+            if (is_replayed && ow) {
+                d->ctx.last_optime = oplog_writer_last_optime(ow);
+                d->last_wall_ms = oplog_writer_last_wall_ms(ow);
+            }
+            return d->rc == -ERR_OUT_OF_DISK_SPACE || d->rc == -ERR_INTERNAL_ERROR ? d->rc : 0;
+        }
+    }
     d->rc = d->def->handler(&d->ctx);
+    if (d->rc >= 0 && d->rw.is_active) {
+        /* Same transaction as the writes: the command is recorded whole or not at all. */
+        int rc = retryable_record(t, &d->rw, &d->ctx.reply, ow ? oplog_writer_last_optime(ow) : OPTIME_NULL,
+                                  d->ctx.now_ms, &d->ctx.err);
+        if (rc < 0)
+            d->rc = rc;
+    }
     d->ctx.txn = NULL;
     if (ow) {
         struct optime after = oplog_writer_last_optime(ow);
@@ -460,6 +486,8 @@ static int precheck(struct dispatch_req *d, struct err *e)
     if ((d->def->flags & CMD_FLAG_ADMIN_ONLY) && (req->db == NULL || strcmp(req->db, "admin") != 0))
         return err_set(e, ERR_UNAUTHORIZED, "%s may only be run against the admin database.", req->name);
     if ((rc = check_transaction(req, e)) < 0)
+        return rc;
+    if ((rc = retryable_check_request(req, d->is_repl, &d->rw, e)) < 0)
         return rc;
     if (d->is_repl) {
         if ((rc = dispatch_repl_check_role(d->srv, req, d->def, e)) < 0)

@@ -75,6 +75,7 @@ static const struct err_name err_names[] = {
     {ERR_OPERATION_NOT_SUPPORTED_IN_TRANSACTION, "OperationNotSupportedInTransaction"},
     {ERR_LOCATION_16755, "Location16755"},
     {ERR_UNKNOWN_FIELD, "Location40415"},
+    {ERR_NOT_A_RETRYABLE_WRITE_COMMAND, "NotARetryableWriteCommand"},
     {ERR_BSON_OBJECT_TOO_LARGE, "BSONObjectTooLarge"},
     {ERR_DUPLICATE_KEY, "DuplicateKey"},
     {ERR_INTERRUPTED_AT_SHUTDOWN, "InterruptedAtShutdown"},

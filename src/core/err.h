@@ -76,7 +76,8 @@ enum err_code {
     ERR_MISSING_FIELD = 40414,  /* codeName Location40414: a required field is missing */
     ERR_UNKNOWN_FIELD = 40415,  /* codeName Location40415 */
     ERR_NEGATIVE_VALUE = 51024,
-    ERR_OP_MSG_WITHOUT_DB = 40571, /* codeName Location40571 */ /* codeName Location51024: a field that must be >= 0 */
+    ERR_OP_MSG_WITHOUT_DB = 40571, /* codeName Location40571 */
+    ERR_NOT_A_RETRYABLE_WRITE_COMMAND = 50768, /* codeName Location51024: a field that must be >= 0 */
     ERR_BSON_OBJECT_TOO_LARGE = 10334,
     ERR_DUPLICATE_KEY = 11000,
     ERR_INTERRUPTED_AT_SHUTDOWN = 11600,
