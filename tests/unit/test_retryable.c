@@ -165,7 +165,7 @@ TEST(only_single_document_writes_may_carry_a_txnNumber)
 
     err_init(&e);
     CHECK_EQ_INT(check("{\"find\": \"c\", " LSID ", " TXN(1) "}", true, &rw, &e),
-                 -RETRYABLE_ERR_NOT_A_RETRYABLE_WRITE_COMMAND);
+                 -ERR_NOT_A_RETRYABLE_WRITE_COMMAND);
     CHECK(strstr(e.msg, "find is not a retryable write command") != NULL);
     CHECK_EQ_INT(check("{\"update\": \"c\", \"updates\": [{\"q\": {}, \"u\": {}}, {\"q\": {}, \"u\": {}, "
                        "\"multi\": true}], " LSID ", " TXN(1) "}",
