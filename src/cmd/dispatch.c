@@ -27,6 +27,7 @@
 #include "net/server.h"
 #include "repl/node.h"
 #include "repl/oplog_writer.h"
+#include "storage/oplog.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <uv.h>
 
 #define SLOW_COMMAND_MS 100
+#define MAJORITY_READ_DEFAULT_WAIT_MS 5000
 #define DEFAULT_AWAIT_MS 1000
 
 struct dispatch_req {
@@ -57,6 +59,7 @@ struct dispatch_req {
     int early_rc;
     /* Replica sets (all unused for a standalone). */
     bool is_repl;                      /* server.repl was set when the request arrived */
+    bool is_majority_read;             /* readConcern majority on a replica-set member */
     bool is_user_write;                /* dispatch_repl_is_user_write */
     bool is_retryable;                 /* may carry RetryableWriteError */
     bool has_wc;                       /* wc below applies */
@@ -169,6 +172,25 @@ static void finish(struct dispatch_req *d)
     release(d);
 }
 
+/* readConcern majority: everything this snapshot shows is majority-committed
+ * once the commit point reaches the newest oplog entry in it. Waits on this
+ * pool thread, bounded by maxTimeMS (default 5 s). */
+static int wait_snapshot_committed(struct dispatch_req *d, struct store_txn *t)
+{
+    struct optime newest;
+    int64_t timeout_ms = 0;
+    bson_iter_t it;
+    int rc = oplog_last(t, &newest, NULL, &d->ctx.err);
+
+    if (rc <= 0)
+        return rc;
+    if (bson_iter_init_find(&it, &d->req->body, "maxTimeMS") && BSON_ITER_HOLDS_NUMBER(&it))
+        timeout_ms = bson_iter_as_int64(&it);
+    if (timeout_ms <= 0)
+        timeout_ms = MAJORITY_READ_DEFAULT_WAIT_MS;
+    return repl_node_wait_committed(d->srv->repl, newest, timeout_ms, &d->ctx.err);
+}
+
 static void work_run(uv_work_t *w)
 {
     struct dispatch_req *d = w->data;
@@ -181,6 +203,10 @@ static void work_run(uv_work_t *w)
     d->rc = store_txn_begin_read(d->srv->store, &t, &d->ctx.err);
     if (d->rc < 0)
         return;
+    if (d->is_majority_read && (d->rc = wait_snapshot_committed(d, t)) < 0) {
+        store_txn_end(t);
+        return;
+    }
     d->ctx.txn = t;
     d->rc = d->def->handler(&d->ctx);
     d->ctx.txn = NULL;
@@ -389,8 +415,10 @@ static int check_write_concern(const struct cmd_request *req, struct err *e)
     return 0;
 }
 
-/* readConcern: local/available/majority run as-is on a standalone. */
-static int check_read_concern(const struct cmd_request *req, struct err *e)
+/* readConcern: local and available read the newest data; majority on a
+ * replica-set member waits (in work_run) until its snapshot is committed; on
+ * a standalone every write is already as durable as it will get. */
+static int check_read_concern(const struct cmd_request *req, bool *is_majority, struct err *e)
 {
     bson_iter_t it, rc;
     const char *level;
@@ -406,7 +434,8 @@ static int check_read_concern(const struct cmd_request *req, struct err *e)
     if (!BSON_ITER_HOLDS_UTF8(&rc))
         return err_set(e, ERR_TYPE_MISMATCH, "BSON field 'readConcern.level' is the wrong type, expected type 'string'");
     level = bson_iter_utf8(&rc, NULL);
-    if (strcmp(level, "local") == 0 || strcmp(level, "available") == 0 || strcmp(level, "majority") == 0)
+    *is_majority = strcmp(level, "majority") == 0;
+    if (strcmp(level, "local") == 0 || strcmp(level, "available") == 0 || *is_majority)
         return 0;
     if (strcmp(level, "linearizable") == 0 || strcmp(level, "snapshot") == 0)
         return err_set(e, ERR_NOT_IMPLEMENTED, "readConcern level '%s' is not supported by this server yet", level);
@@ -501,7 +530,10 @@ static int precheck(struct dispatch_req *d, struct err *e)
     } else if ((d->def->flags & CMD_FLAG_WRITE) && (rc = check_write_concern(req, e)) < 0) {
         return rc;
     }
-    return check_read_concern(req, e);
+    if ((rc = check_read_concern(req, &d->is_majority_read, e)) < 0)
+        return rc;
+    d->is_majority_read = d->is_majority_read && d->is_repl && d->def->exec == CMD_EXEC_READ;
+    return 0;
 }
 
 void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb reply_cb, void *arg)

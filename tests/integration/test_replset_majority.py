@@ -172,3 +172,32 @@ def test_a_write_without_write_concern_defaults_to_majority(replset):
     assert r.get("ok") == 0 or "writeConcernError" in r, r
     if "writeConcernError" in r:
         assert r["writeConcernError"]["code"] in (11602, 64, 189), r
+
+
+def test_read_concern_majority_sees_only_what_a_majority_holds(replset):
+    rs = replset()
+    p = rs.wait_primary()
+    seed(rs, "t_rcmaj")
+    # Committed data: a majority read returns it at once.
+    r = rs.command(p, {"find": "docs", "readConcern": {"level": "majority"}}, db="t_rcmaj")
+    assert r["ok"] == 1 and len(r["cursor"]["firstBatch"]) == 10, r
+    for i in range(3):
+        if i != p:
+            rs.pause(i)
+    try:
+        # A w:1 write the paused members never see: a local read shows it, a
+        # majority read would have to show it too, so it waits and gives up.
+        r = rs.command(p, {"insert": "docs", "documents": [{"_id": "local-only"}],
+                           "writeConcern": {"w": 1}}, db="t_rcmaj")
+        assert r["ok"] == 1 and r["n"] == 1, r
+        r = rs.command(p, {"find": "docs", "filter": {"_id": "local-only"},
+                           "$readPreference": {"mode": "primaryPreferred"}}, db="t_rcmaj")
+        assert len(r["cursor"]["firstBatch"]) == 1, r
+        r = rs.command(p, {"find": "docs", "readConcern": {"level": "majority"}, "maxTimeMS": 500,
+                           "$readPreference": {"mode": "primaryPreferred"}}, db="t_rcmaj")
+        assert r["ok"] == 0 and r["code"] == 50 and r["codeName"] == "MaxTimeMSExpired", r
+        assert "majority" in r["errmsg"], r
+    finally:
+        for i in range(3):
+            if i != p:
+                rs.resume(i)
