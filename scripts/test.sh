@@ -12,8 +12,9 @@ sh scripts/install-deps.sh || exit 1
 SAN="SANITIZE=address,undefined"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:handle_segv=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-make -j2 $SAN build/san/tallyd || exit 1
+make -j2 $SAN build/san/tallyd bin/tally || exit 1
 export TALLYD="$PWD/build/san/tallyd"
+export TALLY="$PWD/bin/tally"
 
 total_passed=0
 total_failed=0
