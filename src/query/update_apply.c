@@ -481,9 +481,13 @@ static int apply_replacement(const struct update *u, const struct unode *orig_id
         bson_destroy(&tmp_a);
         bson_destroy(&tmp_b);
         if (!same) {
+            /* Values that do not compare equal may still be the same bytes
+             * (then check_id accepts them and the old _id is kept). */
             int rc = check_id(u, orig_id, root, e);
-            unode_free(root);
-            return rc;
+            if (rc != 0) {
+                unode_free(root);
+                return rc;
+            }
         }
         unode_free(unode_detach(root, (size_t)i));
     } else if (i >= 0) {
