@@ -109,59 +109,25 @@ done:
     return rc;
 }
 
+/* One statement: parse it; with r, also run it (write_stmt_cb). */
+static int run_delete_statement(struct cmd_ctx *ctx, const char *coll, const bson_t *doc, int index,
+                                struct write_result *r, struct err *e)
+{
+    struct delete_stmt s;
+    int rc = stmt_parse(ctx, doc, &s);
+
+    (void)index; /* deletes report no upserted index */
+    if (rc < 0 || r == NULL)
+        return rc;
+    return delete_one_stmt(ctx, coll, &s, r, e);
+}
+
 int cmd_delete(struct cmd_ctx *ctx)
 {
     struct write_batch b;
-    bson_iter_t it;
-    struct write_result r;
-    int index = 0, rc;
+    int rc = write_parse_batch(ctx, delete_fields, "deletes", &b);
 
-    rc = write_parse_batch(ctx, delete_fields, "deletes", &b);
     if (rc < 0)
         return rc;
-    bson_iter_init(&it, &b.stmts);
-    while (bson_iter_next(&it)) {
-        struct delete_stmt s;
-        const uint8_t *data;
-        uint32_t len;
-        bson_t doc;
-        bson_iter_document(&it, &len, &data);
-        if (!bson_init_static(&doc, data, len))
-            return err_set(&ctx->err, ERR_INVALID_BSON, "delete statement %d is not valid BSON", index);
-        rc = stmt_parse(ctx, &doc, &s);
-        if (rc < 0)
-            return rc;
-        index++;
-    }
-
-    write_result_init(&r);
-    index = 0;
-    bson_iter_init(&it, &b.stmts);
-    while (bson_iter_next(&it)) {
-        struct delete_stmt s;
-        const uint8_t *data;
-        uint32_t len;
-        struct err e;
-        bson_t doc;
-
-        bson_iter_document(&it, &len, &data);
-        bson_init_static(&doc, data, len);
-        stmt_parse(ctx, &doc, &s);
-        err_init(&e);
-        rc = delete_one_stmt(ctx, b.coll, &s, &r, &e);
-        if (write_is_fatal(rc)) {
-            err_move(&ctx->err, &e);
-            write_result_destroy(&r);
-            return rc;
-        }
-        if (rc < 0)
-            write_result_add_error(&r, index, &e);
-        err_clear(&e);
-        if (rc < 0 && b.is_ordered)
-            break;
-        index++;
-    }
-    write_result_append_reply(&r, &ctx->reply, false);
-    write_result_destroy(&r);
-    return 0;
+    return write_run_statements(ctx, &b, "delete", false, run_delete_statement);
 }

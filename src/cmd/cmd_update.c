@@ -211,55 +211,24 @@ done:
     return rc;
 }
 
+/* One statement: parse it; with r, also run it (write_stmt_cb). */
+static int run_update_statement(struct cmd_ctx *ctx, const char *coll, const bson_t *doc, int index,
+                                struct write_result *r, struct err *e)
+{
+    struct update_stmt s;
+    int rc = stmt_parse(ctx, doc, &s);
+
+    if (rc < 0 || r == NULL)
+        return rc;
+    return update_one_stmt(ctx, coll, &s, index, r, e);
+}
+
 int cmd_update(struct cmd_ctx *ctx)
 {
     struct write_batch b;
-    bson_iter_t it;
-    struct write_result r;
-    int index = 0, rc;
+    int rc = write_parse_batch(ctx, update_fields, "updates", &b);
 
-    rc = write_parse_batch(ctx, update_fields, "updates", &b);
     if (rc < 0)
         return rc;
-    /* Parse every statement first: a malformed one fails the command before
-     * any statement runs. */
-    bson_iter_init(&it, &b.stmts);
-    while (bson_iter_next(&it)) {
-        struct update_stmt s;
-        bson_t doc;
-        if (!iter_as_static(&it, &doc))
-            return err_set(&ctx->err, ERR_INVALID_BSON, "update statement %d is not valid BSON", index);
-        rc = stmt_parse(ctx, &doc, &s);
-        if (rc < 0)
-            return rc;
-        index++;
-    }
-
-    write_result_init(&r);
-    index = 0;
-    bson_iter_init(&it, &b.stmts);
-    while (bson_iter_next(&it)) {
-        struct update_stmt s;
-        struct err e;
-        bson_t doc;
-
-        iter_as_static(&it, &doc);
-        stmt_parse(ctx, &doc, &s);
-        err_init(&e);
-        rc = update_one_stmt(ctx, b.coll, &s, index, &r, &e);
-        if (write_is_fatal(rc)) {
-            err_move(&ctx->err, &e);
-            write_result_destroy(&r);
-            return rc;
-        }
-        if (rc < 0)
-            write_result_add_error(&r, index, &e);
-        err_clear(&e);
-        if (rc < 0 && b.is_ordered)
-            break;
-        index++;
-    }
-    write_result_append_reply(&r, &ctx->reply, true);
-    write_result_destroy(&r);
-    return 0;
+    return write_run_statements(ctx, &b, "update", true, run_update_statement);
 }

@@ -400,3 +400,55 @@ int write_parse_batch(struct cmd_ctx *ctx, const char *const *allowed, const cha
         return rc;
     return write_check_ns_writable(ctx->req->db, out->coll, &ctx->err);
 }
+
+/* The statement at it as a document (borrowed); false when it is not valid BSON. */
+static bool stmt_doc(const bson_iter_t *it, bson_t *out)
+{
+    const uint8_t *data;
+    uint32_t len;
+
+    bson_iter_document(it, &len, &data);
+    return bson_init_static(out, data, len);
+}
+
+int write_run_statements(struct cmd_ctx *ctx, const struct write_batch *b, const char *what, bool is_update,
+                         write_stmt_cb cb)
+{
+    struct write_result r;
+    bson_iter_t it;
+    bson_t doc;
+    int index = 0, rc;
+
+    bson_iter_init(&it, &b->stmts);
+    while (bson_iter_next(&it)) {
+        if (!stmt_doc(&it, &doc))
+            return err_set(&ctx->err, ERR_INVALID_BSON, "%s statement %d is not valid BSON", what, index);
+        if ((rc = cb(ctx, b->coll, &doc, index, NULL, &ctx->err)) < 0)
+            return rc;
+        index++;
+    }
+    write_result_init(&r);
+    index = 0;
+    bson_iter_init(&it, &b->stmts);
+    while (bson_iter_next(&it)) {
+        struct err e;
+
+        stmt_doc(&it, &doc);
+        err_init(&e);
+        rc = cb(ctx, b->coll, &doc, index, &r, &e);
+        if (write_is_fatal(rc)) {
+            err_move(&ctx->err, &e);
+            write_result_destroy(&r);
+            return rc;
+        }
+        if (rc < 0)
+            write_result_add_error(&r, index, &e);
+        err_clear(&e);
+        if (rc < 0 && b->is_ordered)
+            break;
+        index++;
+    }
+    write_result_append_reply(&r, &ctx->reply, is_update);
+    write_result_destroy(&r);
+    return 0;
+}

@@ -77,6 +77,19 @@ struct write_batch {
     int64_t n_stmts;
 };
 int write_parse_batch(struct cmd_ctx *ctx, const char *const *allowed, const char *field, struct write_batch *out);
+/* One statement of a batched write. With r == NULL only parse it (errors go
+ * to ctx->err and fail the whole command); otherwise parse and run it, with a
+ * statement error in e (it becomes a writeErrors entry) or a storage failure
+ * (write_is_fatal) that aborts the command. */
+struct write_result;
+typedef int (*write_stmt_cb)(struct cmd_ctx *ctx, const char *coll, const bson_t *stmt, int index,
+                             struct write_result *r, struct err *e);
+/* Runs the statements of b: every one is parsed first, so a malformed one fails
+ * the command before any runs; then each runs in order (an ordered batch stops
+ * at the first error). Appends {n, (nModified, upserted,) writeErrors} to
+ * ctx->reply. what names the statement kind in messages ("update"). */
+int write_run_statements(struct cmd_ctx *ctx, const struct write_batch *b, const char *what, bool is_update,
+                         write_stmt_cb cb);
 /* Rejects fields of one statement (stmt borrowed) that are not in allowed[]
  * (NULL-terminated): "BSON field 'update.updates.foo' is an unknown field."
  * (40415). array_field names the statements' array ("updates"). */
