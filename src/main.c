@@ -33,6 +33,9 @@
 
 static struct server server;
 static uv_signal_t sig_term, sig_int, sig_usr1;
+/* Frees cursors idle past their timeout even when no other cursor is used. */
+static uv_timer_t cursor_reaper;
+#define CURSOR_REAP_INTERVAL_MS 60000
 
 static int64_t wall_ms(void)
 {
@@ -65,6 +68,13 @@ static void begin_shutdown(struct server *srv, const char *why)
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_usr1, NULL);
+    uv_close((uv_handle_t *)&cursor_reaper, NULL);
+}
+
+static void on_reap_cursors(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    cursor_registry_reap(srv->cursors, wall_ms());
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -115,11 +125,15 @@ static int start_member(struct server *srv, struct err *e)
     return 0;
 }
 
+/* Signals, and the cursor reaper (the registry exists by now). */
 static void start_signals(struct server *srv)
 {
     uv_signal_init(srv->loop, &sig_term);
     uv_signal_init(srv->loop, &sig_int);
     uv_signal_init(srv->loop, &sig_usr1);
+    uv_timer_init(srv->loop, &cursor_reaper);
+    cursor_reaper.data = srv;
+    uv_timer_start(&cursor_reaper, on_reap_cursors, CURSOR_REAP_INTERVAL_MS, CURSOR_REAP_INTERVAL_MS);
     sig_term.data = sig_int.data = sig_usr1.data = srv;
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
