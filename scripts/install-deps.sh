@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="gcc make pkg-config clang libclang-rt-14-dev
   libbson-dev libmongoc-dev liblmdb-dev lmdb-utils libuv1-dev libssl-dev libzstd-dev libyaml-dev libpcre2-dev
+  libhiredis-dev redis-server iproute2 iptables
   python3 python3-pymongo python3-pytest nodejs npm procps"
 
 missing=""

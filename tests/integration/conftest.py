@@ -27,6 +27,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 READY_LINE = "Waiting for connections"
+NOISE_LINE = re.compile(r"connection (accepted from|ended) ")
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
@@ -180,12 +181,14 @@ class Server:
         return "".join(out)
 
     def dump(self, max_chars=60000):
+        """The server's logs for a failure message, without the connection
+        accepted/ended lines the test's own polling produces."""
         text = []
         for f in sorted(os.listdir(self.tmpdir)):
             p = os.path.join(self.tmpdir, f)
             if f.endswith(".log") and os.path.isfile(p):
                 with open(p, "r", errors="replace") as fh:
-                    body = fh.read()
+                    body = "".join(line for line in fh if not NOISE_LINE.search(line))
                 if len(body) > max_chars:
                     body = "...[%d chars cut]...\n" % (len(body) - max_chars) + body[-max_chars:]
                 text.append("----- %s (port %d) -----\n%s" % (p, self.port, body))
@@ -473,8 +476,9 @@ class ReplSet:
             if last:
                 return last
             time.sleep(interval_s)
-        raise ReplSetError("%s: not within %.1fs (states %r)\n%s"
-                           % (what, timeout_s, self.states(), self.dump()))
+        states = self.states()
+        raise ReplSetError("%s: not within %.1fs (states %r)\n%s\n(end of logs) %s: not within %.1fs (states %r)"
+                           % (what, timeout_s, states, self.dump(), what, timeout_s, states))
 
     def wait_primary(self, timeout_s=15, exclude=()):
         """Waits for exactly one writable primary not in exclude; its index."""
