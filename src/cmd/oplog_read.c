@@ -14,14 +14,20 @@
 #include "core/mem.h"
 #include "net/server.h"
 #include "query/project.h"
+#include "repl/oplog_cap.h"
 #include "storage/oplog.h"
 
 #include <string.h>
 
 #define DEFAULT_FIRST_BATCH 101
 #define DEFAULT_AWAIT_MS 1000
-/* What collStats reports as the oplog's maxSize (mongod's minimum default). */
-#define OPLOG_REPORTED_MAX_BYTES ((int64_t)990 * 1024 * 1024)
+
+/* The oplog's configured size (repl/oplog_cap.c enforces it). */
+static int64_t oplog_max_bytes(const struct cmd_ctx *ctx)
+{
+    static const struct config no_config = {.map_size_mb = 65536};
+    return oplog_cap_bytes(ctx->srv ? &ctx->srv->cfg : &no_config);
+}
 
 static const char *const find_fields[] = {
     "filter", "projection", "sort", "skip", "limit", "batchSize", "singleBatch", "hint", "min", "max",
@@ -568,7 +574,7 @@ int oplog_read_coll_stats(struct cmd_ctx *ctx, const char *coll, int64_t scale)
     BSON_APPEND_BOOL(&ctx->reply, "capped", is_oplog(coll));
     if (is_oplog(coll)) {
         append_num(&ctx->reply, "max", -1);
-        append_num(&ctx->reply, "maxSize", OPLOG_REPORTED_MAX_BYTES / scale);
+        append_num(&ctx->reply, "maxSize", oplog_max_bytes(ctx) / scale);
     }
     append_num(&ctx->reply, "nindexes", 0);
     append_num(&ctx->reply, "totalIndexSize", 0);
@@ -579,8 +585,9 @@ int oplog_read_coll_stats(struct cmd_ctx *ctx, const char *coll, int64_t scale)
     return 0;
 }
 
+/* capped_size 0: not capped. */
 static void push_listing(const struct matcher *m, bool is_name_only, struct cursor *c, const char *name,
-                         bool is_capped)
+                         int64_t capped_size)
 {
     /* Fixed UUIDs: these namespaces are not catalog collections, but tools
      * expect every listed collection to carry one. */
@@ -594,16 +601,16 @@ static void push_listing(const struct matcher *m, bool is_name_only, struct curs
     BSON_APPEND_UTF8(&doc, "name", name);
     BSON_APPEND_UTF8(&doc, "type", "collection");
     bson_append_document_begin(&doc, "options", -1, &opts);
-    if (is_capped) {
+    if (capped_size > 0) {
         BSON_APPEND_BOOL(&opts, "capped", true);
-        bson_append_int64(&opts, "size", -1, OPLOG_REPORTED_MAX_BYTES);
+        bson_append_int64(&opts, "size", -1, capped_size);
     }
     bson_append_document_end(&doc, &opts);
     bson_append_document_begin(&doc, "info", -1, &sub);
     BSON_APPEND_BOOL(&sub, "readOnly", false);
-    bson_append_binary(&sub, "uuid", -1, BSON_SUBTYPE_UUID, is_capped ? uuid_oplog : uuid_replset, 16);
+    bson_append_binary(&sub, "uuid", -1, BSON_SUBTYPE_UUID, capped_size > 0 ? uuid_oplog : uuid_replset, 16);
     bson_append_document_end(&doc, &sub);
-    if (!is_capped) {
+    if (capped_size == 0) {
         bson_append_document_begin(&doc, "idIndex", -1, &sub);
         BSON_APPEND_INT32(&sub, "v", 2);
         bson_append_document_begin(&sub, "key", -1, &key);
@@ -637,12 +644,12 @@ int oplog_read_list_collections(struct cmd_ctx *ctx, const struct matcher *m, bo
     if ((rc = oplog_stats(ctx->txn, &st, &ctx->err)) < 0)
         return rc;
     if ((ctx->srv && ctx->srv->repl) || st.n_entries > 0)
-        push_listing(m, is_name_only, c, "oplog.rs", true);
+        push_listing(m, is_name_only, c, "oplog.rs", oplog_max_bytes(ctx));
     if ((rc = load_config(ctx, &config)) < 0)
         return rc;
     if (rc == 1) {
         bson_destroy(&config);
-        push_listing(m, is_name_only, c, "system.replset", false);
+        push_listing(m, is_name_only, c, "system.replset", 0);
     }
     return 0;
 }

@@ -29,6 +29,7 @@ enum opt_id {
     OPT_MAP_SIZE_MB,
     OPT_MAX_CONNS,
     OPT_LOG_APPEND,
+    OPT_OPLOG_SIZE_MB,
 };
 
 struct yaml_key {
@@ -48,6 +49,7 @@ static const struct yaml_key yaml_keys[] = {
     {"systemLog.verbosity", OPT_VERBOSE},
     {"systemLog.logAppend", OPT_LOG_APPEND},
     {"replication.replSetName", OPT_REPLSET},
+    {"replication.oplogSizeMB", OPT_OPLOG_SIZE_MB},
 };
 
 static int parse_int(const char *what, const char *v, long long lo, long long hi, long long *out, struct err *e)
@@ -142,6 +144,11 @@ static int apply(struct config *cfg, enum opt_id id, const char *what, const cha
         cfg->max_conns = (int)n;
         return 0;
     case OPT_LOG_APPEND: return parse_bool(what, v, &b, e);
+    case OPT_OPLOG_SIZE_MB:
+        if ((rc = parse_int(what, v, 1, 1LL << 30, &n, e)) < 0)
+            return rc;
+        cfg->oplog_size_mb = (uint64_t)n;
+        return 0;
     }
     return err_set(e, ERR_INTERNAL_ERROR, "unhandled option %s", what);
 }
@@ -255,7 +262,7 @@ static const struct flag flags[] = {
     {"logappend", OPT_LOG_APPEND, false}, {"config", FLAG_CONFIG, true},
     {"f", FLAG_CONFIG, true},            {"setParameter", FLAG_SET_PARAMETER, true},
     {"help", FLAG_HELP, false},          {"h", FLAG_HELP, false},
-    {"version", FLAG_VERSION, false},
+    {"version", FLAG_VERSION, false},    {"oplogSize", OPT_OPLOG_SIZE_MB, true},
 };
 
 static const char usage[] =
@@ -266,6 +273,9 @@ static const char usage[] =
     "  --config, -f FILE         mongod.conf-style YAML file (flags override it)\n"
     "  --logpath FILE            log to FILE instead of stderr\n"
     "  --replSet NAME            run as a member of replica set NAME\n"
+    "  --oplogSize MB            oplog size in megabytes (default: 5% of the data disk,\n"
+    "                            990 MB to 50 GB); the oplog grows past it rather than\n"
+    "                            drop entries newer than the commit point\n"
     "  --quiet                   fewer log lines\n"
     "  -v, -vv, ...              verbose logging\n"
     "  --setParameter NAME=VAL   enableTestCommands=1\n"
@@ -327,6 +337,8 @@ static void build_parsed(struct config *cfg)
     if (cfg->repl_set) {
         BSON_APPEND_DOCUMENT_BEGIN(&cfg->parsed, "replication", &sub);
         BSON_APPEND_UTF8(&sub, "replSetName", cfg->repl_set);
+        if (cfg->oplog_size_mb)
+            BSON_APPEND_INT64(&sub, "oplogSizeMB", (int64_t)cfg->oplog_size_mb);
         bson_append_document_end(&cfg->parsed, &sub);
     }
     if (cfg->enable_test_commands) {

@@ -3,7 +3,8 @@
  *
  * Flag names follow mongod: --dbpath --port --bind_ip --config --logpath
  * --replSet --quiet -v. YAML keys: storage.dbPath, net.port, net.bindIp,
- * systemLog.path, replication.replSetName, storage.mapSizeMB,
+ * systemLog.path, replication.replSetName, replication.oplogSizeMB (--oplogSize),
+ * storage.mapSizeMB,
  * setParameter.enableTestCommands. Unknown flags and keys are errors naming
  * the flag or key. */
 #ifndef TALLY_CONFIG_H
@@ -23,6 +24,7 @@ struct config {
     char *config_path;     /* owned; NULL when no --config */
     char *repl_set;        /* owned; NULL = standalone */
     uint64_t map_size_mb;  /* LMDB map size; default 65536 */
+    uint64_t oplog_size_mb; /* --oplogSize / replication.oplogSizeMB; 0 = automatic (repl/oplog_cap.c) */
     int max_conns;         /* default 10000 */
     bool is_verbose;
     bool is_quiet;

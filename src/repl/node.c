@@ -13,6 +13,7 @@
 #include "net/peer.h"
 #include "net/server.h"
 #include "repl/fetcher.h"
+#include "repl/oplog_cap.h"
 #include "repl/oplog_writer.h"
 #include "storage/oplog.h"
 
@@ -216,6 +217,7 @@ static void on_tick(uv_timer_t *h)
         node_write_noop(n, n->st.term, "periodic noop", false);
     if (n->is_commit_dirty && now - n->commit_persisted_ms >= NODE_COMMIT_PERSIST_MS)
         node_persist_commit_point(n);
+    oplog_cap_check(n, now);
 }
 
 int repl_node_create(struct server *srv, const char *set_name, struct repl_node **out, struct err *e)

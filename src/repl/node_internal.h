@@ -66,6 +66,8 @@ struct repl_node {
     int64_t commit_persisted_ms;
     struct optime commit_persisted;
     bool is_noop_in_flight;
+    bool is_trim_in_flight;     /* an oplog trim job is queued (oplog_cap.c) */
+    int64_t next_trim_check_ms;
     int64_t last_write_ms;      /* monotonic ms of the newest local write (periodic no-op) */
     int64_t writable_term;      /* last value handed to oplog_writer_set_writable_term */
 

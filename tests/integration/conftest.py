@@ -336,13 +336,14 @@ class ReplSetError(AssertionError):
 
 
 class ReplSet:
-    def __init__(self, n=3, name="rs0", settings=FAST_SETTINGS, members=None):
+    def __init__(self, n=3, name="rs0", settings=FAST_SETTINGS, members=None, extra_args=()):
         """members: optional per-member dicts merged into the config entries
-        (e.g. [{"priority": 2}, {}, {}])."""
+        (e.g. [{"priority": 2}, {}, {}]); extra_args: more tallyd flags for
+        every member (e.g. ["--oplogSize", "1"])."""
         self.name = name
         self.settings = None if settings is None else dict(settings)
         self.member_opts = list(members or [{} for _ in range(n)])
-        self.members = [Server(extra_args=["--replSet", name]) for _ in range(n)]
+        self.members = [Server(extra_args=["--replSet", name] + list(extra_args)) for _ in range(n)]
         self.paused = set()
         self._clients = []
 
