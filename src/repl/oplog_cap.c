@@ -51,7 +51,7 @@ int64_t oplog_cap_bytes(const struct config *cfg)
             bytes = AUTO_MAX_BYTES;
     }
     int64_t half_map = (int64_t)cfg->map_size_mb * MB / 2;
-    return bytes < half_map ? bytes : half_map;
+    return half_map > 0 && half_map < bytes ? half_map : bytes;
 }
 
 static int trim_run(struct store_txn *t, struct write_job *wj)
