@@ -1,9 +1,10 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what is missing, builds the
 # server with AddressSanitizer and UndefinedBehaviorSanitizer, then runs the
-# unit tests, the integration tests (pymongo), the compatibility tests
-# (Node.js driver, mongosh, libmongoc) and each fuzz target briefly. Ends with
-# one line "all: N passed, N failed".
+# unit tests, the replication simulator (seeds rotate with the commit), the
+# integration tests (pymongo), the compatibility tests (Node.js driver,
+# mongosh, libmongoc) and each fuzz target briefly. Ends with one line
+# "all: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 
@@ -21,11 +22,17 @@ total_failed=0
 status=0
 log=$(mktemp)
 
-# Adds the counts of the last "N passed, N failed"-style line of $log.
+# Adds the counts of the last "N passed, N failed"-style line of $log, or
+# with SUM_LINES set, the sum of every "name: N passed, N failed" line.
 count() {
     name=$1; rc=$2
-    passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
-    failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+    if [ -n "${SUM_LINES:-}" ]; then
+        passed=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
+        failed=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | awk '{s += $4} END {print s + 0}')
+    else
+        passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+        failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+    fi
     passed=${passed:-0}; failed=${failed:-0}
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
     [ "$rc" -ne 0 ] && status=1
@@ -41,7 +48,13 @@ run_suite() {
     count "$name" "$(cat "$log.rc")"
 }
 
+# Seeds of the randomised suites rotate with the commit (printed, for replay).
+SEED_BASE=${SEED_BASE:-$(git rev-parse --short=12 HEAD 2>/dev/null || date +%s)}
+
 run_suite unit make -j2 $SAN unit
+SUM_LINES=1
+run_suite sim make -s sim SIM_SEED_BASE="$SEED_BASE"
+SUM_LINES=
 run_suite integration /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 run_suite compat sh tests/compat/run.sh
 run_suite fuzz make -C tests/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}"

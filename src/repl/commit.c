@@ -50,6 +50,10 @@ void repl_commit_recompute(struct repl_state *st, struct repl_actions *out)
         v[n++] = o;
     }
     int wm = repl_core_write_majority(st);
+#ifdef TALLY_MUTATION_COMMIT_WITHOUT_MAJORITY
+    /* Simulator mutant only (README "Mutations"): the primary's own write commits. */
+    wm = 1;
+#endif
     if (wm <= 0 || n < wm)
         return;
     qsort(v, (size_t)n, sizeof v[0], cmp_desc);
@@ -100,6 +104,9 @@ void repl_commit_on_update_position(struct repl_state *st, const struct repl_eve
         reply(out, ev->request_id, ev->peer, -ERR_NOT_YET_INITIALIZED, "no replica set config");
         return;
     }
+    /* Digest 3.4, 3.5 (TLA+ AdvanceCommitPoint): a reporter in a newer term
+     * deposes us before its optimes could count towards our commit point. */
+    repl_core_update_term(st, out, ev->update_position.term, "replSetUpdatePosition");
     const struct repl_position_entry *v = ev->update_position.entries;
     for (int k = 0; v && k < ev->update_position.n_entries; k++) {
         int i = repl_core_index_of_id(st, v[k].member_id);

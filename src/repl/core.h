@@ -81,6 +81,7 @@ struct repl_peer {
     int64_t last_hb_sent_ms;    /* lastHeartbeat (send time of the newest request), -1 */
     int64_t last_hb_recv_ms;    /* lastHeartbeatRecv: newest heartbeat request from it, -1 */
     int64_t last_response_ms;   /* newest good heartbeat response, -1 */
+    int64_t last_failure_ms;    /* newest failed heartbeat, -1 */
     int64_t last_update_ms;     /* liveness: heartbeat response or updatePosition (digest 1.7), -1 */
     int64_t ping_ms;            /* (avg*4 + sample)/5; -1 = no sample */
     int64_t next_hb_ms;         /* when to send the next heartbeat */
@@ -222,6 +223,7 @@ struct repl_event {
         struct {
             const struct repl_position_entry *entries; /* borrowed */
             int n_entries;
+            int64_t term;       /* the sender's term ($replData.term); 0 when not sent */
         } update_position;
         struct {
             int64_t term;

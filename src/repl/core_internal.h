@@ -68,6 +68,8 @@ void repl_vote_on_persisted(struct repl_state *st, struct repl_actions *out);
 /* leader.c */
 void repl_leader_on_win(struct repl_state *st, struct repl_actions *out);
 void repl_leader_check_catch_up(struct repl_state *st, struct repl_actions *out);
+/* Ends catch-up now (why: for the log) and asks for the new-term no-op. */
+void repl_leader_end_catch_up(struct repl_state *st, struct repl_actions *out, const char *why);
 void repl_leader_on_noop(struct repl_state *st, const struct repl_event *ev, struct repl_actions *out);
 
 /* commit.c */

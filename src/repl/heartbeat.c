@@ -234,8 +234,6 @@ void repl_hb_on_response(struct repl_state *st, const struct repl_event *ev, str
     if (st->member_state != REPL_PRIMARY && r->term == st->term)
         repl_commit_learn(st, out, r->commit_point, false);
     if (st->member_state == REPL_PRIMARY) {
-        if (st->leader_mode == REPL_LEADER_CATCHING_UP && optime_compare(p->applied, st->catch_up_target) > 0)
-            st->catch_up_target = p->applied;
         repl_leader_check_catch_up(st, out);
         repl_commit_recompute(st, out);
         repl_stepdown_check(st, out);
@@ -249,7 +247,9 @@ void repl_hb_on_failure(struct repl_state *st, const struct repl_event *ev, stru
     struct repl_peer *p = &st->peers[i];
     if (p->hb_window_start_ms < 0)
         p->hb_window_start_ms = p->last_hb_sent_ms >= 0 ? p->last_hb_sent_ms : st->now_ms;
+    p->last_failure_ms = st->now_ms;
     snprintf(p->last_hb_message, sizeof p->last_hb_message, "heartbeat failed");
+    repl_leader_check_catch_up(st, out); /* a failure may be the last answer catch-up waited for */
     if (st->now_ms - p->hb_window_start_ms >= hb_timeout_ms(st)) {
         mark_down(st, out, i, "heartbeat failed after heartbeatTimeoutSecs");
         p->hb_retries = 0;

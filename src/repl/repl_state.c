@@ -112,6 +112,7 @@ static void peer_reset(struct repl_peer *p)
     p->last_hb_sent_ms = -1;
     p->last_hb_recv_ms = -1;
     p->last_response_ms = -1;
+    p->last_failure_ms = -1;
     p->last_update_ms = -1;
     p->ping_ms = -1;
     p->next_hb_ms = 0;

@@ -135,10 +135,7 @@ void repl_step(struct repl_state *st, const struct repl_event *ev, struct repl_a
         repl_leader_on_noop(st, ev, out);
         break;
     case REPL_EV_ABORT_CATCH_UP:
-        if (st->member_state == REPL_PRIMARY && st->leader_mode == REPL_LEADER_CATCHING_UP) {
-            st->catch_up_target = st->applied;
-            repl_leader_check_catch_up(st, out);
-        }
+        repl_leader_end_catch_up(st, out, "catch-up aborted (replSetAbortPrimaryCatchUp)");
         break;
     case REPL_EV_STEPDOWN_REQUEST:
         repl_stepdown_on_request(st, ev, out);

@@ -47,7 +47,10 @@ static bool is_denied(const struct repl_state *st, int i)
 }
 
 /* Up, a data member in a state that serves its oplog, and not a secondary
- * that syncs from us (a cycle never makes progress); ignores the deny list. */
+ * that syncs from us (a cycle never makes progress; but a leader-elect
+ * catching up may fetch from a secondary that syncs from it: that secondary
+ * holds what the leader lacks, and only waits for entries the leader will
+ * write after catch-up); ignores the deny list. */
 static bool is_serving(const struct repl_state *st, int i)
 {
     if (i < 0 || i >= st->config.n_members || i == st->self)
@@ -57,7 +60,9 @@ static bool is_serving(const struct repl_state *st, int i)
         return false;
     if (p->state == REPL_PRIMARY)
         return true;
-    return p->state == REPL_SECONDARY && p->sync_source_id != repl_core_member_id(st, st->self);
+    if (p->state != REPL_SECONDARY)
+        return false;
+    return st->member_state == REPL_PRIMARY || p->sync_source_id != repl_core_member_id(st, st->self);
 }
 
 static bool is_candidate(const struct repl_state *st, int i, bool first_pass)

@@ -61,6 +61,10 @@ static bool decide(struct repl_state *st, const struct repl_vote_request *req, s
     }
     /* Rule 4: candidate's data behind ours (term first, then timestamp). Arbiters hold null. */
     struct optime mine = st->config.members[st->self].is_arbiter ? OPTIME_NULL : st->applied;
+#ifdef TALLY_MUTATION_NO_FRESHNESS_CHECK
+    /* Simulator mutant only (README "Mutations"): votes for a candidate behind us. */
+    mine = OPTIME_NULL;
+#endif
     if (optime_compare(req->last_applied, mine) < 0) {
         snprintf(why, n, "candidate's data is staler than mine. candidate's last applied OpTime: {ts: %u|%u, t: "
                  "%lld}, my last applied OpTime: {ts: %u|%u, t: %lld}", optime_secs(req->last_applied),
@@ -127,6 +131,11 @@ void repl_vote_on_request(struct repl_state *st, const struct repl_event *ev, st
     uint64_t seq = repl_core_persist_vote(st, out);
     if (st->member_state == REPL_SECONDARY && st->phase == REPL_ELECT_NONE)
         repl_elect_reset_timer(st);
+#ifdef TALLY_MUTATION_SKIP_VOTE_PERSIST
+    /* Simulator mutant only (README "Mutations"): the grant leaves before LastVote is durable. */
+    reply_now(out, ev->request_id, ev->peer, &r);
+    return;
+#endif
 
     int slot = 0;
     for (int i = 0; i < REPL_MAX_PENDING_VOTES; i++) {

@@ -275,7 +275,25 @@ TEST(candidate_sends_real_requests_only_after_its_vote_is_persisted)
     repl_actions_clear(&acts);
     repl_step(&st, &ev, &acts);
     CHECK_EQ_INT(st.member_state, REPL_PRIMARY);
-    /* Everyone it knows is at its optime: no catch-up, the no-op is requested, not writable yet. */
+    /* Digest 1.6: the catch-up target comes from heartbeats answered after the
+     * win; until both peers (answering before it) answer again, it waits. */
+    CHECK_EQ_INT(st.leader_mode, REPL_LEADER_CATCHING_UP);
+    for (int j = 1; j <= 2; j++) {
+        memset(&ev, 0, sizeof ev);
+        ev.type = REPL_EV_HB_RESPONSE;
+        ev.now_ms = 1460;
+        ev.peer = j;
+        ev.hb_response.ok = true;
+        snprintf(ev.hb_response.set_name, sizeof ev.hb_response.set_name, "rs0");
+        ev.hb_response.state = REPL_SECONDARY;
+        ev.hb_response.term = 2;
+        ev.hb_response.applied = data;
+        ev.hb_response.durable = data;
+        ev.hb_response.config_version = 1;
+        ev.hb_response.config_term = 1;
+        repl_step(&st, &ev, &acts);
+    }
+    /* Everyone is at its optime: no catch-up, the no-op is requested, not writable yet. */
     CHECK_EQ_INT(st.leader_mode, REPL_LEADER_AWAITING_NOOP);
     CHECK(!repl_is_writable_primary(&st));
     bool has_ok = false, has_noop = false;
