@@ -124,16 +124,24 @@ void repl_commit_on_update_position(struct repl_state *st, const struct repl_eve
         /* Digest 3.4: optimes only move forward; an arbiter's are forced to null. */
         struct optime applied = st->config.members[i].is_arbiter ? OPTIME_NULL : v[k].applied;
         struct optime durable = st->config.members[i].is_arbiter ? OPTIME_NULL : v[k].durable;
+        bool is_news = i == ev->peer;
         if (optime_compare(applied, p->applied) > 0) {
             p->applied = applied;
             p->applied_wall_ms = v[k].applied_wall_ms;
+            is_news = true;
         }
         if (optime_compare(durable, p->durable) > 0) {
             p->durable = durable;
             p->durable_wall_ms = v[k].durable_wall_ms;
+            is_news = true;
         }
-        /* Liveness is transitive through chains (digest 1.7). */
-        p->last_update_ms = st->now_ms;
+        /* Liveness is transitive through chains (digest 1.7), but only for
+         * news: a secondary forwards what it last knew of every member, and
+         * an entry that moves nothing says nothing about whether that member
+         * is still alive (a primary cut off with one secondary of its own
+         * site would otherwise stay writable until heartbeatTimeoutSecs). */
+        if (is_news)
+            p->last_update_ms = st->now_ms;
     }
     reply(out, ev->request_id, ev->peer, 0, "");
     if (st->member_state == REPL_PRIMARY) {

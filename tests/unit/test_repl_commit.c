@@ -327,6 +327,51 @@ out:
     done();
 }
 
+/* One position entry about member `about`, sent by member `sender`, to p. */
+static void report_about(int p, int sender, int about, struct optime applied)
+{
+    struct repl_position_entry e;
+    memset(&e, 0, sizeof e);
+    e.member_id = about;
+    e.cfgver = 1;
+    e.applied = applied;
+    e.durable = applied;
+    struct repl_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = REPL_EV_UPDATE_POSITION;
+    ev.now_ms = net.now;
+    ev.peer = sender;
+    ev.request_id = 4;
+    ev.update_position.entries = &e;
+    ev.update_position.n_entries = 1;
+    repl_actions_init(&acts);
+    repl_step(&net.st[p], &ev, &acts);
+    repl_actions_destroy(&acts);
+}
+
+TEST(a_forwarded_position_entry_that_moves_nothing_does_not_refresh_liveness)
+{
+    int p = elect(31);
+    CHECK(p >= 0);
+    if (p < 0)
+        goto out;
+    int a = (p + 1) % 3, b = (p + 2) % 3;
+    net_run(&net, 1000);
+    struct repl_peer *pb = &net.st[p].peers[b];
+    int64_t before = pb->last_update_ms;
+    /* a forwards what it last knew of b: nothing new, so no news of b being alive. */
+    net.now += 500;
+    report_about(p, a, b, pb->applied);
+    CHECK_EQ_INT(pb->last_update_ms, before);
+    /* An entry that advances b's optime is news of b. */
+    struct optime newer = pb->applied;
+    newer.ts += 1;
+    report_about(p, a, b, newer);
+    CHECK_EQ_INT(pb->last_update_ms, net.now);
+out:
+    done();
+}
+
 int main(void)
 {
     RUN(commit_point_needs_a_majority_of_durable_optimes);
@@ -339,5 +384,6 @@ int main(void)
     RUN(sync_source_commit_point_is_capped_when_terms_differ);
     RUN(arbiter_takes_the_commit_point_unconditionally);
     RUN(arbiter_does_not_count_toward_the_commit_point);
+    RUN(a_forwarded_position_entry_that_moves_nothing_does_not_refresh_liveness);
     return test_report();
 }
