@@ -11,13 +11,16 @@
  * mongod: 2 bad options, 100 data directory or storage failure, 48 listener
  * failure. */
 #include "cmd/cmd.h"
+#include "cmd/cmd_snapshot.h"
 #include "cmd/cursor.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "net/net.h"
 #include "net/server.h"
+#include "repl/initial_sync.h"
 #include "repl/node.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +54,7 @@ static void begin_shutdown(struct server *srv, const char *why)
     srv->is_shutting_down = true;
     log_info(LOGC_CONTROL, "Shutting down (%s): closing listeners and connections", why);
     net_stop(srv);
+    cmd_snapshot_shutdown();
     /* The member stops first (no more writable term, waiters answered); its
      * oplog hook must outlive the writer thread, so it is freed only after. */
     if (srv->repl)
@@ -85,6 +89,16 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     begin_shutdown(h->data, signum == SIGTERM ? "signal SIGTERM" : "signal SIGINT");
+}
+
+/* An initial sync finished its copy: start again with the same arguments
+ * (and so the same identity); the new process swaps the copy in before it
+ * opens the store. Only returns when exec fails. */
+static void reexec(char **argv)
+{
+    log_info(LOGC_CONTROL, "Restarting (re-exec) to swap in the initial sync copy");
+    execv("/proc/self/exe", argv);
+    log_error(LOGC_CONTROL, "Cannot re-exec /proc/self/exe: %s", strerror(errno));
 }
 
 /* mongod refuses to start without its data directory instead of creating it. */
@@ -174,6 +188,13 @@ int main(int argc, char **argv)
         status = EXIT_NEED_UPGRADE;
         goto destroy_config;
     }
+    /* A finished initial sync is swapped in (an unfinished one removed) before the store opens. */
+    if (initial_sync_prepare_dbpath(srv->cfg.dbpath, &e) < 0) {
+        log_error(LOGC_REPL, "Cannot finish the initial sync in %s: %s", srv->cfg.dbpath, e.msg);
+        fprintf(stderr, "tallyd: %s\n", e.msg);
+        status = EXIT_NEED_UPGRADE;
+        goto destroy_config;
+    }
     sopt.map_size_bytes = srv->cfg.map_size_mb * 1024 * 1024;
     if (store_open(srv->cfg.dbpath, &sopt, &srv->store, &e) < 0) {
         log_error(LOGC_STORAGE, "Cannot open the data directory %s: %s", srv->cfg.dbpath, e.msg);
@@ -234,5 +255,7 @@ close_loop:
 destroy_config:
     config_destroy(&srv->cfg);
     err_clear(&e);
+    if (status == 0 && initial_sync_is_reexec_requested())
+        reexec(argv);
     return status;
 }

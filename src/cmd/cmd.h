@@ -36,6 +36,7 @@ struct cmd_request {
     bool is_op_query;      /* arrived as OP_QUERY (reply with OP_REPLY) */
     bool is_secondary_ok;  /* OP_QUERY flag 4, or $readPreference.mode != "primary" */
     bool is_more_to_come;  /* OP_MSG moreToCome: send no reply */
+    bool is_exhaust_allowed; /* OP_MSG exhaustAllowed: hello may stream replies (moreToCome) */
     int32_t request_id;
     int64_t connection_id;
     char client_addr[64];  /* "127.0.0.1:51234" */
@@ -52,6 +53,7 @@ struct cmd_ctx {
     int64_t await_deadline_ms; /* set by a handler that returns CMD_PARK (0 = 1 s default) */
     void *scratch;         /* handler-private state kept across CMD_PARK retries */
     struct optime last_optime; /* WRITE: optime of the last oplog entry the command wrote (replica sets) */
+    bool is_awaiting;      /* waited by design (awaitable hello): never logged as a slow command */
 };
 
 enum cmd_exec { CMD_EXEC_LOOP, CMD_EXEC_READ, CMD_EXEC_WRITE };

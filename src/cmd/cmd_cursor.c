@@ -8,6 +8,7 @@
  * commit, and on its final run (deadline passed) it answers an empty batch
  * with the cursor still open. */
 #include "cmd/args.h"
+#include "cmd/cmd_snapshot.h"
 #include "cmd/cursor.h"
 #include "cmd/handlers.h"
 #include "cmd/oplog_read.h"
@@ -56,6 +57,8 @@ int cmd_get_more(struct cmd_ctx *ctx)
     bson_t arr;
     int rc;
 
+    if (cmd_snapshot_is_get_more(ctx))
+        return cmd_snapshot_get_more(ctx);
     if ((rc = args_check_known(ctx, get_more_fields)) < 0)
         return rc;
     if (!bson_iter_init(&it, &ctx->req->body) || !bson_iter_next(&it))
@@ -132,6 +135,8 @@ int cmd_kill_cursors(struct cmd_ctx *ctx)
     bson_iter_t it;
     int rc;
 
+    if (cmd_snapshot_is_kill_cursors(ctx))
+        return cmd_snapshot_kill_cursors(ctx);
     if ((rc = args_check_known(ctx, kill_cursors_fields)) < 0 || (rc = args_collection(ctx, &coll)) < 0 ||
         (rc = args_array(ctx, "cursors", &ids, &is_present)) < 0)
         return rc;

@@ -141,6 +141,7 @@ int cmd_repl_set_reconfig(struct cmd_ctx *ctx)
 {
     bson_t cfg;
     bool is_doc;
+    int64_t max_time_ms = 0;
     int rc;
 
     if ((rc = cmd_repl_require(ctx)) < 0)
@@ -148,8 +149,14 @@ int cmd_repl_set_reconfig(struct cmd_ctx *ctx)
     if (!first_value_doc(ctx, &cfg, &is_doc) || !is_doc)
         return err_set(&ctx->err, ERR_TYPE_MISMATCH,
                        "BSON field 'replSetReconfig' is the wrong type, expected type 'object'");
-    rc = repl_node_reconfig(ctx->srv->repl, &cfg, get_bool(ctx, "force"), &ctx->reply, &ctx->err, cmd_repl_reply,
-                            ctx);
+    /* Digest 6.3: maxTimeMS bounds the wait for the current config to commit. */
+    if ((rc = cmd_repl_get_int(ctx, "maxTimeMS", &max_time_ms, &ctx->err)) < 0)
+        return rc;
+    if (max_time_ms < 0)
+        return err_set(&ctx->err, ERR_BAD_VALUE, "BSON field 'maxTimeMS' value must be >= 0, actual value '%lld'",
+                       (long long)max_time_ms);
+    rc = repl_node_reconfig_within(ctx->srv->repl, &cfg, get_bool(ctx, "force"), max_time_ms, &ctx->reply,
+                                   &ctx->err, cmd_repl_reply, ctx);
     return cmd_repl_result(rc);
 }
 

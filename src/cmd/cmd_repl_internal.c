@@ -7,6 +7,7 @@
  * (their table rows carry no READ/WRITE flag), since elections and progress
  * reports must work in every member state. */
 #include "cmd/cmd_repl.h"
+#include "cmd/failcmd.h"
 
 #include "net/server.h"
 #include "repl/node.h"
@@ -17,6 +18,8 @@ int cmd_repl_set_heartbeat(struct cmd_ctx *ctx)
 
     if ((rc = cmd_repl_require(ctx)) < 0)
         return rc;
+    if (failcmd_drop_heartbeat(&ctx->req->body))
+        return err_set(&ctx->err, ERR_HOST_UNREACHABLE, "heartbeat refused by the dropHeartbeats fail point");
     rc = repl_node_heartbeat(ctx->srv->repl, &ctx->req->body, &ctx->reply, &ctx->err, cmd_repl_reply, ctx);
     return cmd_repl_result(rc);
 }

@@ -61,6 +61,12 @@ struct cursor {
     bool is_oplog_from_inclusive;
     uint64_t oplog_from;
     uint64_t oplog_lo, oplog_hi; /* timestamp bounds taken from the filter (inclusive) */
+    /* What a getMore verifies before resuming: the rollback id is unchanged
+     * and (when oplog_from is an examined entry) that entry is still there
+     * with its term. Otherwise CappedPositionLost: a tailing reader never
+     * continues silently across a truncation onto another branch. */
+    int32_t oplog_rbid;
+    int64_t oplog_from_term;
     /* Registry state (under the registry mutex). */
     int64_t last_used_ms;
     bool is_in_use;

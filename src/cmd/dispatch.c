@@ -9,6 +9,8 @@
  * after it committed; a handler returning CMD_PARK is re-run after the next
  * commit or at its deadline (is_await_expired on that last run). A LOOP
  * handler returning CMD_ASYNC is answered when it calls cmd_dispatch_finish.
+ * A state-change error (NotPrimary or shutdown family, also as a
+ * writeConcernError) carries topologyVersion, as hello does.
  *
  * With --replSet (server.repl set) a command first passes the role check of
  * dispatch_repl.c; a user write is refused on the writer thread too when the
@@ -21,6 +23,11 @@
 #include "cmd/cmd.h"
 
 #include "cmd/dispatch_repl.h"
+#include "cmd/failcmd.h"
+#include "cmd/hello_await.h"
+#include "cmd/linearizable.h"
+#include "cmd/oplog_read.h"
+#include "cmd/readopt.h"
 #include "cmd/retryable.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -60,6 +67,9 @@ struct dispatch_req {
     /* Replica sets (all unused for a standalone). */
     bool is_repl;                      /* server.repl was set when the request arrived */
     bool is_majority_read;             /* readConcern majority on a replica-set member */
+    bool is_linearizable;              /* readConcern linearizable: no-op + majority wait after the read */
+    bool has_fail_command;             /* the failCommand fail point fired for this request */
+    struct fail_command fail_command;
     bool is_user_write;                /* dispatch_repl_is_user_write */
     bool is_retryable;                 /* may carry RetryableWriteError */
     bool has_wc;                       /* wc below applies */
@@ -92,6 +102,8 @@ static void release(struct dispatch_req *d)
     bson_destroy(&d->ctx.reply);
     err_clear(&d->ctx.err);
     err_clear(&d->wc_unsat);
+    if (d->has_fail_command)
+        failcmd_clear(&d->fail_command);
     if (d->has_timer)
         uv_close((uv_handle_t *)&d->timer, on_timer_closed);
     else
@@ -161,10 +173,20 @@ static void finish(struct dispatch_req *d)
     } else {
         if (d->is_retryable)
             dispatch_repl_add_labels(req, d->rc, &d->ctx.err, &d->ctx.reply);
+        if (d->has_fail_command)
+            failcmd_append_wc_error(&d->fail_command, &d->ctx.reply);
         bson_append_double(&d->ctx.reply, "ok", 2, 1.0);
+        /* Digest 3.1/3.6: a sync source's oplog replies carry its term, commit
+         * point and primary, which the fetcher checks; added here because
+         * the replica-set state belongs to this (the loop) thread. */
+        if (d->srv->repl && oplog_read_is_oplog_request(req))
+            repl_node_append_repl_data(d->srv->repl, &d->ctx.reply);
     }
+    if (d->rc < 0 && d->has_fail_command)
+        failcmd_set_labels(&d->fail_command, &d->ctx.reply);
+    hello_topology_append_on_state_error(d->srv, &d->ctx.reply);
     ms = (uv_hrtime() - d->start_ns) / 1000000;
-    if (ms > SLOW_COMMAND_MS)
+    if (ms > SLOW_COMMAND_MS && !d->ctx.is_awaiting)
         log_info(LOGC_COMMAND, "Slow query: %s on db %s from conn%lld took %llu ms%s%s", req->name, req->db,
                  (long long)req->connection_id, (unsigned long long)ms, d->rc < 0 ? ": " : "",
                  d->rc < 0 ? d->ctx.err.msg : "");
@@ -213,9 +235,39 @@ static void work_run(uv_work_t *w)
     store_txn_end(t);
 }
 
+/* Loop thread: the linearizable read's no-op is majority-committed (rc 0) or
+ * the read cannot be proven current (rc < 0). */
+static void on_linearizable(void *arg, int rc, const struct err *e)
+{
+    struct dispatch_req *d = arg;
+
+    if (rc < 0) {
+        d->rc = err_set(&d->ctx.err, e && e->code ? e->code : -rc, "%s", e ? e->msg : "linearizable read failed");
+        bson_reinit(&d->ctx.reply);
+    }
+    finish(d);
+}
+
+static int64_t max_time_ms(const struct cmd_request *req)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, &req->body, "maxTimeMS") && BSON_ITER_HOLDS_NUMBER(&it) &&
+        bson_iter_as_int64(&it) > 0)
+        return bson_iter_as_int64(&it);
+    return 0;
+}
+
 static void work_done(uv_work_t *w, int status)
 {
     struct dispatch_req *d = w->data;
+
+    if (status >= 0 && d->rc >= 0 && d->rc != CMD_PARK && d->is_linearizable) {
+        int64_t limit_ms = max_time_ms(d->req);
+        int64_t spent_ms = (int64_t)((uv_hrtime() - d->start_ns) / 1000000u);
+        linearizable_wait(d->srv, limit_ms ? (limit_ms > spent_ms ? limit_ms - spent_ms : 1) : 0, on_linearizable, d);
+        return;
+    }
 
     if (status < 0)
         d->rc = err_set(&d->ctx.err, ERR_INTERRUPTED_AT_SHUTDOWN, "The command was cancelled: %s",
@@ -418,7 +470,8 @@ static int check_write_concern(const struct cmd_request *req, struct err *e)
 /* readConcern: local and available read the newest data; majority on a
  * replica-set member waits (in work_run) until its snapshot is committed; on
  * a standalone every write is already as durable as it will get. */
-static int check_read_concern(const struct cmd_request *req, bool *is_majority, struct err *e)
+static int check_read_concern(struct dispatch_req *d, const struct cmd_request *req, bool *is_majority,
+                              struct err *e)
 {
     bson_iter_t it, rc;
     const char *level;
@@ -437,7 +490,17 @@ static int check_read_concern(const struct cmd_request *req, bool *is_majority, 
     *is_majority = strcmp(level, "majority") == 0;
     if (strcmp(level, "local") == 0 || strcmp(level, "available") == 0 || *is_majority)
         return 0;
-    if (strcmp(level, "linearizable") == 0 || strcmp(level, "snapshot") == 0)
+    if (strcmp(level, "linearizable") == 0) {
+        bson_t doc;
+        const uint8_t *data;
+        uint32_t len;
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&doc, data, len))
+            return err_set(e, ERR_INVALID_BSON, "readConcern is not valid BSON");
+        d->is_linearizable = d->def->exec == CMD_EXEC_READ && (d->def->flags & CMD_FLAG_READ);
+        return readopt_check_linearizable(d->srv, &doc, e);
+    }
+    if (strcmp(level, "snapshot") == 0)
         return err_set(e, ERR_NOT_IMPLEMENTED, "readConcern level '%s' is not supported by this server yet", level);
     return err_set(e, ERR_FAILED_TO_PARSE, "Invalid readConcern level '%s'", level);
 }
@@ -530,10 +593,47 @@ static int precheck(struct dispatch_req *d, struct err *e)
     } else if ((d->def->flags & CMD_FLAG_WRITE) && (rc = check_write_concern(req, e)) < 0) {
         return rc;
     }
-    if ((rc = check_read_concern(req, &d->is_majority_read, e)) < 0)
+    if ((rc = check_read_concern(d, req, &d->is_majority_read, e)) < 0)
         return rc;
     d->is_majority_read = d->is_majority_read && d->is_repl && d->def->exec == CMD_EXEC_READ;
     return 0;
+}
+
+/* failCommand, after blockTimeMS if any: fail with errorCode or run. */
+static void fail_or_run(struct dispatch_req *d)
+{
+    d->ctx.now_ms = wall_ms();
+    if (d->fail_command.error_code != 0) {
+        d->rc = failcmd_error(&d->fail_command, &d->ctx.err);
+        finish(d);
+        return;
+    }
+    run(d);
+}
+
+static void on_fail_command_unblocked(uv_timer_t *t)
+{
+    fail_or_run(t->data);
+}
+
+/* The failCommand fail point fired (failcmd.h): true when the request is
+ * now answered or waits; false lets it run normally. */
+static bool apply_fail_command(struct dispatch_req *d)
+{
+    if (d->fail_command.block_ms > 0) {
+        if (!d->has_timer) {
+            uv_timer_init(d->srv->loop, &d->timer);
+            d->timer.data = d;
+            d->has_timer = true;
+        }
+        uv_timer_start(&d->timer, on_fail_command_unblocked, (uint64_t)d->fail_command.block_ms, 0);
+        return true;
+    }
+    if (d->fail_command.error_code != 0) {
+        fail_or_run(d);
+        return true;
+    }
+    return false;
 }
 
 void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb reply_cb, void *arg)
@@ -560,6 +660,11 @@ void cmd_dispatch(struct server *srv, struct cmd_request *req, cmd_reply_cb repl
         d->ctx.now_ms = wall_ms();
         finish(d);
         return;
+    }
+    if (failcmd_check(req, &d->fail_command)) {
+        d->has_fail_command = true;
+        if (apply_fail_command(d))
+            return;
     }
     run(d);
 }

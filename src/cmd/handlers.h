@@ -5,6 +5,13 @@
 
 #include "cmd/cmd.h"
 
+/* cmd_apply_ops.c: restore support, standalone only */
+int cmd_apply_ops(struct cmd_ctx *ctx);
+int cmd_reset_replication_state(struct cmd_ctx *ctx);
+/* cmd_snapshot.c: consistent hot copies (cmd_snapshot.h) */
+int cmd_tally_snapshot(struct cmd_ctx *ctx);
+/* cmd_resync.c: {resync: 1}, snapshot initial sync of a stale member */
+int cmd_resync(struct cmd_ctx *ctx);
 /* cmd_hello.c */
 int cmd_hello(struct cmd_ctx *ctx);
 /* cmd_diag.c: server and diagnostic commands */
@@ -21,6 +28,9 @@ int cmd_server_status(struct cmd_ctx *ctx);
 int cmd_shutdown(struct cmd_ctx *ctx);
 int cmd_whatsmyuri(struct cmd_ctx *ctx);
 int cmd_not_implemented(struct cmd_ctx *ctx); /* transactions, auth, change-stream helpers: clear error */
+/* cmd_failpoint.c: test commands (CommandNotFound without enableTestCommands=1) */
+int cmd_configure_fail_point(struct cmd_ctx *ctx);
+int cmd_wait_for_fail_point(struct cmd_ctx *ctx);
 
 /* cmd_repl.c, cmd_repl_internal.c: replica-set commands (NoReplicationEnabled without --replSet) */
 int cmd_repl_set_initiate(struct cmd_ctx *ctx);

@@ -7,7 +7,16 @@
  * {ts: {$gte: last}} starts at `last` instead of scanning from the oldest
  * entry; the matcher still decides every entry. A cursor remembers the
  * timestamp of the last entry it examined and resumes after it, which is what
- * makes tailable cursors work: entries only ever arrive at the end. */
+ * makes tailable cursors work: entries only ever arrive at the end.
+ *
+ * Entries also leave: a rollback truncates the newest ones (and bumps the
+ * rollback id) and may append entries of another branch after them; a trim
+ * removes the oldest. A getMore therefore first checks that the rollback id
+ * is the one the cursor started with and that the last entry it examined is
+ * still there with the same term; otherwise the cursor dies with
+ * CappedPositionLost (136), as a mongod cursor whose capped position was
+ * deleted. A fetcher can never be handed entries of a different branch
+ * without its consistency check (the find from its newest entry). */
 #include "cmd/oplog_read.h"
 
 #include "cmd/args.h"
@@ -135,6 +144,49 @@ static int shape(const struct cursor *c, const bson_t *doc, bson_t *out, struct 
     return rc;
 }
 
+static void set_position(struct cursor *c, struct optime ot)
+{
+    c->oplog_from = ot.ts;
+    c->oplog_from_term = ot.term;
+    c->is_oplog_from_inclusive = false;
+}
+
+static int64_t entry_term(const bson_t *entry)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, entry, "t") && BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return -1;
+}
+
+/* 0 when c may resume where it stopped, else CappedPositionLost. */
+static int check_position(const struct cursor *c, struct store_txn *t, struct err *e)
+{
+    int32_t rbid = 0;
+    bson_t entry;
+    int rc;
+
+    if ((rc = oplog_get_rbid(t, &rbid, e)) < 0)
+        return rc;
+    if (rbid != c->oplog_rbid)
+        return err_set(e, ERR_CAPPED_POSITION_LOST,
+                       "CollectionScan died due to position in capped collection being deleted: local.oplog.rs was "
+                       "rolled back after the cursor was opened (rollback id %d, now %d)",
+                       (int)c->oplog_rbid, (int)rbid);
+    if (c->is_oplog_from_inclusive)
+        return 0;
+    if ((rc = oplog_find(t, c->oplog_from, &entry, e)) < 0)
+        return rc;
+    if (rc == 0 || entry_term(&entry) != c->oplog_from_term)
+        return err_set(e, ERR_CAPPED_POSITION_LOST,
+                       "CollectionScan died due to position in capped collection being deleted. Last seen record "
+                       "id: Timestamp(%u, %u), t: %lld",
+                       (unsigned)(c->oplog_from >> 32), (unsigned)(c->oplog_from & 0xffffffffu),
+                       (long long)c->oplog_from_term);
+    return 0;
+}
+
 /* Appends up to max_docs matching entries to arr, from c's resume point.
  * Returns the count or a negative error; *is_exhausted when no later entry
  * can ever be returned. */
@@ -174,14 +226,12 @@ static int64_t fill_oplog(struct cursor *c, struct store_txn *t, int64_t max_doc
             break;
         }
         if (!matcher_match(c->matcher, &entry)) {
-            c->oplog_from = ot.ts;
-            c->is_oplog_from_inclusive = false;
+            set_position(c, ot);
             continue;
         }
         if (c->skip_left > 0) {
             c->skip_left--;
-            c->oplog_from = ot.ts;
-            c->is_oplog_from_inclusive = false;
+            set_position(c, ot);
             continue;
         }
         if ((rc = shape(c, &entry, &shaped, e)) < 0)
@@ -195,8 +245,7 @@ static int64_t fill_oplog(struct cursor *c, struct store_txn *t, int64_t max_doc
         n_bytes += shaped.len + strlen(key) + 2;
         bson_destroy(&shaped);
         n++;
-        c->oplog_from = ot.ts;
-        c->is_oplog_from_inclusive = false;
+        set_position(c, ot);
         if (c->limit_left != CURSOR_NO_LIMIT && --c->limit_left <= 0) {
             *is_exhausted = true;
             break;
@@ -318,6 +367,7 @@ static int find_oplog(struct cmd_ctx *ctx, struct cursor *c, const struct find_o
     bool is_exhausted = false;
     int64_t n, id = 0;
     bson_t arr;
+    int rc;
 
     if (o->is_tailable && c->is_reverse) {
         cursor_destroy(c);
@@ -329,6 +379,10 @@ static int find_oplog(struct cmd_ctx *ctx, struct cursor *c, const struct find_o
     filter_bounds(o->has_filter ? &o->filter : NULL, &c->oplog_lo, &c->oplog_hi);
     c->oplog_from = c->is_reverse ? c->oplog_hi : c->oplog_lo;
     c->is_oplog_from_inclusive = true;
+    if ((rc = oplog_get_rbid(ctx->txn, &c->oplog_rbid, &ctx->err)) < 0) {
+        cursor_destroy(c);
+        return rc;
+    }
     bson_init(&arr);
     n = fill_oplog(c, ctx->txn, batch_n, &arr, &is_exhausted, &ctx->err);
     if (n < 0) {
@@ -407,7 +461,12 @@ int oplog_read_get_more(struct cmd_ctx *ctx, struct cursor *c, int64_t batch_siz
     int64_t n, id = c->id;
     char ns[sizeof c->ns];
     bson_t arr;
+    int rc;
 
+    if ((rc = check_position(c, ctx->txn, &ctx->err)) < 0) {
+        cursor_registry_release(reg, c);
+        return rc;
+    }
     bson_init(&arr);
     n = fill_oplog(c, ctx->txn, batch_size > 0 ? batch_size : CURSOR_NO_LIMIT, &arr, &is_exhausted, &ctx->err);
     if (n < 0) {

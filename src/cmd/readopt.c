@@ -4,10 +4,13 @@
  * A hint only has to name an existing index: the planner re-plans anyway and
  * every index returns the same documents (sparse indexes aside), so honouring
  * the name is a matter of validation, except {$natural: -1}, which reverses
- * the scan. */
+ * the scan. Also the checks readConcern "linearizable" passes before the
+ * read runs (its wait afterwards is linearizable.c). */
 #include "cmd/readopt.h"
 
+#include "net/server.h"
 #include "query/bsonval.h"
+#include "repl/node.h"
 
 #include <string.h>
 
@@ -79,4 +82,23 @@ int readopt_collation(struct cmd_ctx *ctx)
             return 0;
     }
     return err_set(&ctx->err, ERR_NOT_IMPLEMENTED, "collation is not supported by this server yet");
+}
+
+int readopt_check_linearizable(struct server *srv, const bson_t *rc, struct err *e)
+{
+    bson_iter_t it;
+
+    if (srv->repl == NULL)
+        return err_set(e, ERR_NOT_A_REPLICA_SET, "node needs to be a replica set member to use read concern");
+    if (bson_iter_init_find(&it, rc, "afterOpTime"))
+        return err_set(e, ERR_FAILED_TO_PARSE, "afterOpTime not compatible with linearizable read concern");
+    if (bson_iter_init_find(&it, rc, "afterClusterTime"))
+        return err_set(e, ERR_INVALID_OPTIONS,
+                       "afterClusterTime field can be set only if level is equal to majority, local, or snapshot");
+    if (bson_iter_init_find(&it, rc, "atClusterTime"))
+        return err_set(e, ERR_INVALID_OPTIONS, "atClusterTime field can be set only if level is snapshot");
+    /* Digest 3.8: primary only; a deposed primary must not answer either. */
+    if (!repl_node_is_writable_primary(srv->repl))
+        return err_set(e, ERR_NOT_WRITABLE_PRIMARY, "cannot satisfy linearizable read concern on non-primary node");
+    return 0;
 }

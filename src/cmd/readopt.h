@@ -13,5 +13,12 @@ int readopt_hint(struct cmd_ctx *ctx, const struct coll_info *c, int *natural);
 /* Accepts an absent, empty or {locale: "simple"} collation; anything else is
  * NotImplemented "collation is not supported by this server yet". */
 int readopt_collation(struct cmd_ctx *ctx);
+/* readConcern {level: "linearizable", ...} (rc: the readConcern document,
+ * borrowed), checked before the command runs: NotAReplicaSet (123) on a
+ * standalone, FailedToParse with afterOpTime, InvalidOptions (72) with
+ * afterClusterTime or atClusterTime, NotWritablePrimary (10107) "cannot
+ * satisfy linearizable read concern on non-primary node" on any member that
+ * is not the writable primary. The wait after the read: linearizable.h. */
+int readopt_check_linearizable(struct server *srv, const bson_t *rc, struct err *e);
 
 #endif

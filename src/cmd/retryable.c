@@ -6,8 +6,11 @@
  * Guarantees: a txnNumber already executed on a session is never executed
  * again while its record exists (the stored reply is sent instead); an older
  * txnNumber is refused; the record commits in the same transaction as the
- * writes it describes. Records are kept until the collection is dropped
- * (mongod expires them with their session; we do not yet). */
+ * writes it describes. A record lives until its session expires: the
+ * primary's session reaper (repl/node_sessions.c) calls retryable_reap,
+ * whose replicated deletes drop records idle for longer than the session
+ * timeout on every member; a retry after that runs as a new write, as it
+ * does on mongod. */
 #include "cmd/retryable.h"
 #include "core/bsonutil.h"
 
@@ -341,5 +344,62 @@ out:
         e->code = ERR_INTERNAL_ERROR;
         rc = -ERR_INTERNAL_ERROR;
     }
+    return rc;
+}
+
+/* A record is expired when its last write is older than the cutoff; one
+ * without a usable lastWriteDate cannot be dated and goes too (only a
+ * damaged or foreign record lacks it). */
+static bool is_expired(const bson_t *rec, int64_t cutoff_ms)
+{
+    bson_iter_t it;
+
+    if (!bson_iter_init_find(&it, rec, "lastWriteDate") || !BSON_ITER_HOLDS_DATE_TIME(&it))
+        return true;
+    return bson_iter_date_time(&it) < cutoff_ms;
+}
+
+int retryable_reap(struct store_txn *t, int64_t cutoff_ms, int max_n, int64_t *n_removed, bool *has_more,
+                   struct err *e)
+{
+    struct coll_info *c = NULL;
+    struct store_iter *it = NULL;
+    bson_t **doomed = NULL;
+    bson_t doc;
+    int n_doomed = 0, rc;
+
+    *n_removed = 0;
+    *has_more = false;
+    if (max_n <= 0)
+        return err_set(e, ERR_BAD_VALUE, "the session reaper needs a positive batch size, got %d", max_n);
+    if ((rc = store_coll_find(t, RETRYABLE_DB, RETRYABLE_COLL, &c, e)) < 0 || c == NULL)
+        return rc;
+    /* Collect first, delete after: the scan must not walk records it removes. */
+    if ((rc = store_iter_open_coll(t, c, false, NULL, &it, e)) < 0)
+        goto out;
+    doomed = xcalloc((size_t)max_n, sizeof *doomed);
+    while ((rc = store_iter_next(it, &doc, e)) == 1) {
+        if (!is_expired(&doc, cutoff_ms))
+            continue;
+        if (n_doomed == max_n) {
+            *has_more = true;
+            break;
+        }
+        doomed[n_doomed++] = bson_copy(&doc);
+    }
+    store_iter_close(it);
+    if (rc < 0)
+        goto out;
+    rc = 0;
+    for (int i = 0; i < n_doomed && rc == 0; i++)
+        if ((rc = store_doc_delete(t, c, doomed[i], e)) == 0)
+            (*n_removed)++;
+out:
+    for (int i = 0; i < n_doomed; i++)
+        bson_destroy(doomed[i]);
+    free(doomed);
+    coll_info_destroy(c);
+    if (rc < 0)
+        err_prefix(e, "cannot remove expired session records");
     return rc;
 }

@@ -74,4 +74,17 @@ int retryable_lookup(struct store_txn *t, const struct retryable_write *rw, cons
 int retryable_record(struct store_txn *t, const struct retryable_write *rw, const bson_t *result,
                      struct optime last_write, int64_t now_ms, struct err *e);
 
+/* Writer thread, inside the write transaction of a writable primary: deletes
+ * the records of config.transactions whose lastWriteDate is before cutoff_ms
+ * (a record without a usable lastWriteDate counts as expired), at most
+ * max_n of them (max_n > 0). The deletes go through store_doc_delete, so the
+ * oplog carries them and every member drops the same records. *n_removed
+ * receives the count; *has_more is true when expired records remain beyond
+ * max_n. A missing collection is not an error (nothing to do). Deletes done
+ * before a failure stay in the transaction (each is logged with its entry);
+ * -ERR_OUT_OF_DISK_SPACE / -ERR_INTERNAL_ERROR mean the transaction is
+ * poisoned, any other error left it consistent. */
+int retryable_reap(struct store_txn *t, int64_t cutoff_ms, int max_n, int64_t *n_removed, bool *has_more,
+                   struct err *e);
+
 #endif

@@ -153,12 +153,55 @@ static int apply(struct config *cfg, enum opt_id id, const char *what, const cha
     return err_set(e, ERR_INTERNAL_ERROR, "unhandled option %s", what);
 }
 
+#define DEFAULT_SESSION_TIMEOUT_MINUTES 30
+#define DEFAULT_SESSION_REFRESH_MS 300000
+
 /* setParameter name=value (flag) or name: value (YAML). */
 static int apply_parameter(struct config *cfg, const char *name, const char *v, struct err *e)
 {
+    char what[160];
+    long long n;
+    int rc;
+
+    snprintf(what, sizeof what, "setParameter.%s", name);
     if (strcmp(name, "enableTestCommands") == 0)
-        return parse_bool("setParameter.enableTestCommands", v, &cfg->enable_test_commands, e);
+        return parse_bool(what, v, &cfg->enable_test_commands, e);
+    /* mongod's bounds: at least one minute / one millisecond. */
+    if (strcmp(name, "localLogicalSessionTimeoutMinutes") == 0) {
+        if ((rc = parse_int(what, v, 1, 1000000, &n, e)) < 0)
+            return rc;
+        cfg->session_timeout_minutes = (int)n;
+        return 0;
+    }
+    if (strcmp(name, "TransactionRecordMinimumLifetimeMinutes") == 0) {
+        if ((rc = parse_int(what, v, 1, 1000000, &n, e)) < 0)
+            return rc;
+        cfg->txn_record_min_lifetime_minutes = (int)n;
+        return 0;
+    }
+    if (strcmp(name, "logicalSessionRefreshMillis") == 0) {
+        if ((rc = parse_int(what, v, 1, 1LL << 40, &n, e)) < 0)
+            return rc;
+        cfg->session_refresh_ms = n;
+        return 0;
+    }
+    if (strcmp(name, "sessionRecordLifetimeMillisForTest") == 0) {
+        if ((rc = parse_int(what, v, 1, 1LL << 40, &n, e)) < 0)
+            return rc;
+        cfg->session_record_lifetime_ms_for_test = n;
+        return 0;
+    }
     return err_set(e, ERR_BAD_VALUE, "Unknown --setParameter '%s'", name);
+}
+
+int64_t config_session_record_lifetime_ms(const struct config *cfg)
+{
+    if (cfg->session_record_lifetime_ms_for_test > 0)
+        return cfg->session_record_lifetime_ms_for_test;
+    int minutes = cfg->session_timeout_minutes > cfg->txn_record_min_lifetime_minutes
+                      ? cfg->session_timeout_minutes
+                      : cfg->txn_record_min_lifetime_minutes;
+    return (int64_t)minutes * 60000;
 }
 
 /* --- YAML --------------------------------------------------------------- */
@@ -278,7 +321,9 @@ static const char usage[] =
     "                            drop entries newer than the commit point\n"
     "  --quiet                   fewer log lines\n"
     "  -v, -vv, ...              verbose logging\n"
-    "  --setParameter NAME=VAL   enableTestCommands=1\n"
+    "  --setParameter NAME=VAL   enableTestCommands=1, localLogicalSessionTimeoutMinutes=30,\n"
+    "                            TransactionRecordMinimumLifetimeMinutes=30,\n"
+    "                            logicalSessionRefreshMillis=300000\n"
     "  --mapSizeMB N             LMDB map size in MiB (default 65536)\n"
     "  --maxConns N              maximum connections (default 10000)\n"
     "  --help, --version\n";
@@ -341,9 +386,30 @@ static void build_parsed(struct config *cfg)
             BSON_APPEND_INT64(&sub, "oplogSizeMB", (int64_t)cfg->oplog_size_mb);
         bson_append_document_end(&cfg->parsed, &sub);
     }
-    if (cfg->enable_test_commands) {
+    if (cfg->enable_test_commands || cfg->session_timeout_minutes != DEFAULT_SESSION_TIMEOUT_MINUTES ||
+        cfg->txn_record_min_lifetime_minutes != DEFAULT_SESSION_TIMEOUT_MINUTES ||
+        cfg->session_refresh_ms != DEFAULT_SESSION_REFRESH_MS || cfg->session_record_lifetime_ms_for_test > 0) {
+        char num[32];
         BSON_APPEND_DOCUMENT_BEGIN(&cfg->parsed, "setParameter", &sub);
-        BSON_APPEND_UTF8(&sub, "enableTestCommands", "1");
+        if (cfg->enable_test_commands)
+            BSON_APPEND_UTF8(&sub, "enableTestCommands", "1");
+        /* mongod reports setParameter values as the strings given. */
+        if (cfg->session_timeout_minutes != DEFAULT_SESSION_TIMEOUT_MINUTES) {
+            snprintf(num, sizeof num, "%d", cfg->session_timeout_minutes);
+            BSON_APPEND_UTF8(&sub, "localLogicalSessionTimeoutMinutes", num);
+        }
+        if (cfg->txn_record_min_lifetime_minutes != DEFAULT_SESSION_TIMEOUT_MINUTES) {
+            snprintf(num, sizeof num, "%d", cfg->txn_record_min_lifetime_minutes);
+            BSON_APPEND_UTF8(&sub, "TransactionRecordMinimumLifetimeMinutes", num);
+        }
+        if (cfg->session_refresh_ms != DEFAULT_SESSION_REFRESH_MS) {
+            snprintf(num, sizeof num, "%lld", (long long)cfg->session_refresh_ms);
+            BSON_APPEND_UTF8(&sub, "logicalSessionRefreshMillis", num);
+        }
+        if (cfg->session_record_lifetime_ms_for_test > 0) {
+            snprintf(num, sizeof num, "%lld", (long long)cfg->session_record_lifetime_ms_for_test);
+            BSON_APPEND_UTF8(&sub, "sessionRecordLifetimeMillisForTest", num);
+        }
         bson_append_document_end(&cfg->parsed, &sub);
     }
     BSON_APPEND_DOCUMENT_BEGIN(&cfg->parsed, "storage", &sub);
@@ -373,6 +439,9 @@ static void set_defaults(struct config *cfg, int argc, char **argv)
     cfg->port = 27017;
     cfg->map_size_mb = 65536;
     cfg->max_conns = 10000;
+    cfg->session_timeout_minutes = DEFAULT_SESSION_TIMEOUT_MINUTES;
+    cfg->txn_record_min_lifetime_minutes = DEFAULT_SESSION_TIMEOUT_MINUTES;
+    cfg->session_refresh_ms = DEFAULT_SESSION_REFRESH_MS;
     bson_init(&cfg->argv);
     bson_init(&cfg->parsed);
     for (int i = 0; i < argc; i++) {
@@ -427,6 +496,10 @@ int config_parse(struct config *cfg, int argc, char **argv, struct err *e)
                 return rc;
         }
     }
+    /* Like mongod's test-only parameters: refused unless test commands are on. */
+    if (cfg->session_record_lifetime_ms_for_test > 0 && !cfg->enable_test_commands)
+        return err_set(e, ERR_BAD_VALUE,
+                       "setParameter sessionRecordLifetimeMillisForTest is test-only: it needs enableTestCommands=1");
     bson_destroy(&cfg->parsed);
     build_parsed(cfg);
     return 0;

@@ -5,8 +5,8 @@
  * --replSet --quiet -v. YAML keys: storage.dbPath, net.port, net.bindIp,
  * systemLog.path, replication.replSetName, replication.oplogSizeMB (--oplogSize),
  * storage.mapSizeMB,
- * setParameter.enableTestCommands. Unknown flags and keys are errors naming
- * the flag or key. */
+ * setParameter.enableTestCommands, and the session parameters below.
+ * Unknown flags and keys are errors naming the flag or key. */
 #ifndef TALLY_CONFIG_H
 #define TALLY_CONFIG_H
 
@@ -29,6 +29,17 @@ struct config {
     bool is_verbose;
     bool is_quiet;
     bool enable_test_commands;
+    /* Sessions, as mongod's setParameters: localLogicalSessionTimeoutMinutes
+     * (what hello advertises; default 30), TransactionRecordMinimumLifetimeMinutes
+     * (default 30) and logicalSessionRefreshMillis (how often the primary
+     * reaps expired session records; default 300000). A record of
+     * config.transactions expires once idle for the larger of the two
+     * lifetimes, or for sessionRecordLifetimeMillisForTest when set (> 0;
+     * needs enableTestCommands). */
+    int session_timeout_minutes;
+    int txn_record_min_lifetime_minutes;
+    int64_t session_refresh_ms;
+    int64_t session_record_lifetime_ms_for_test;
     bson_t parsed;         /* what getCmdLineOpts reports as "parsed", owned */
     bson_t argv;           /* argv as an array, owned */
 };
@@ -37,6 +48,9 @@ struct config {
  * --version was printed (exit 0), or a negative error with e describing the
  * bad flag, value, file or key. cfg is owned by the caller (config_destroy). */
 int config_parse(struct config *cfg, int argc, char **argv, struct err *e);
+/* How long a retryable-write record of config.transactions outlives its
+ * last write, in ms (from the session parameters above). */
+int64_t config_session_record_lifetime_ms(const struct config *cfg);
 void config_destroy(struct config *cfg);
 
 #endif

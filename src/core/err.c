@@ -54,6 +54,8 @@ static const struct err_name err_names[] = {
     {ERR_CANNOT_CREATE_INDEX, "CannotCreateIndex"},
     {ERR_INDEX_ALREADY_EXISTS, "IndexAlreadyExists"},
     {ERR_INVALID_OPTIONS, "InvalidOptions"},
+    {ERR_FAIL_POINT_SET_FAILED, "FailPointSetFailed"},
+    {ERR_NOT_A_REPLICA_SET, "NotAReplicaSet"},
     {ERR_INVALID_NAMESPACE, "InvalidNamespace"},
     {ERR_INDEX_OPTIONS_CONFLICT, "IndexOptionsConflict"},
     {ERR_INDEX_KEY_SPECS_CONFLICT, "IndexKeySpecsConflict"},

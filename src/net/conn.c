@@ -10,10 +10,15 @@
  * pauses), so an idle connection costs only this struct; messageLength is
  * checked before any allocation; the struct is reference-counted (one
  * reference for the open handle, one per command or queued write in flight)
- * and freed only after uv_close has completed and no reply is pending. */
+ * and freed only after uv_close has completed and no reply is pending. A
+ * hello exhaust stream (hello_await.h) keeps the connection busy: each reply
+ * goes out with moreToCome and the request runs again, until the client
+ * sends something else or leaves; a closing connection answers (and so
+ * frees) its parked hello at once. */
 #include "net/net_internal.h"
 
 #include "cmd/cmd.h"
+#include "cmd/hello_await.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "wire/wire.h"
@@ -43,6 +48,7 @@ struct conn_write {
     uv_write_t req;
     struct conn *c;
     uint8_t *buf;
+    bool is_final; /* the command's last reply: the connection goes idle once written */
 };
 
 /* Most reads land here first: a whole request usually arrives in one read,
@@ -74,6 +80,13 @@ void conn_close(struct conn *c)
 
     if (c->is_closing)
         return;
+    if (c->is_busy && srv->is_shutting_down) {
+        /* A parked awaitable hello gets its ShutdownInProgress answer out
+         * before the socket goes (answering may close c itself). */
+        hello_await_release_conn(srv, c->id);
+        if (c->is_closing)
+            return;
+    }
     c->is_closing = true;
     if (c->prev)
         c->prev->next = c->next;
@@ -87,6 +100,8 @@ void conn_close(struct conn *c)
         log_info(LOGC_NETWORK, "conn%lld: connection ended (%s, %lld connections now open)", (long long)c->id,
                  c->addr, (long long)atomic_load(&srv->counters.n_connections_current));
     uv_close((uv_handle_t *)&c->tcp, on_closed);
+    if (c->is_busy)
+        hello_await_release_conn(srv, c->id); /* frees a parked hello now; its reply is dropped */
 }
 
 struct conn *conn_find(struct net *n, int64_t id)
@@ -116,19 +131,23 @@ static void on_written(uv_write_t *req, int status)
     struct conn_write *w = (struct conn_write *)req;
     struct conn *c = w->c;
 
+    bool is_final = w->is_final;
+
     free(w->buf);
     free(w);
     if (status < 0)
         conn_close(c);
-    else if (!c->is_closing)
+    else if (!c->is_closing && is_final)
         become_idle(c);
     conn_release(c);
 }
 
 /* Takes buf (owned) and writes it; the connection stays busy until every
- * byte is with the kernel. Most replies fit in the socket buffer at once, so
- * uv_try_write finishes them without a write request or a loop turn. */
-static void send_bytes(struct conn *c, uint8_t *buf, size_t len)
+ * byte is with the kernel, and after that too unless is_final (an exhaust
+ * stream's replies with moreToCome). Most replies fit in the socket buffer at
+ * once, so uv_try_write finishes them without a write request or a loop
+ * turn; libuv keeps queued writes in order. */
+static void send_bytes(struct conn *c, uint8_t *buf, size_t len, bool is_final)
 {
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n;
@@ -137,7 +156,8 @@ static void send_bytes(struct conn *c, uint8_t *buf, size_t len)
     n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == (int)len) {
         free(buf);
-        become_idle(c);
+        if (is_final)
+            become_idle(c);
         return;
     }
     if (n < 0 && n != UV_EAGAIN) {
@@ -150,6 +170,7 @@ static void send_bytes(struct conn *c, uint8_t *buf, size_t len)
     struct conn_write *w = xmalloc(sizeof *w);
     w->c = c;
     w->buf = buf;
+    w->is_final = is_final;
     c->refs++;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         free(buf);
@@ -166,6 +187,29 @@ static void free_request(struct cmd_request *req)
     free(req);
 }
 
+static bool has_complete_message(const struct conn *c);
+static void on_reply(void *arg, struct cmd_request *req, const bson_t *reply);
+
+/* One reply of a hello exhaust stream: sent with moreToCome, then the same
+ * request (rewritten by hello_await_exhaust_next) runs again and answers
+ * the reply just sent (responseTo = its requestID). */
+static void stream_reply(struct conn *c, struct cmd_request *req, const bson_t *reply)
+{
+    uint8_t *buf;
+    size_t len;
+    int32_t sent_id;
+
+    wire_encode_streamed_reply(req, reply, &buf, &len, &sent_id);
+    req->request_id = sent_id;
+    send_bytes(c, buf, len, false);
+    if (c->is_closing) {
+        free_request(req);
+        return;
+    }
+    c->refs++;
+    cmd_dispatch(c->net->srv, req, on_reply, c);
+}
+
 static void on_reply(void *arg, struct cmd_request *req, const bson_t *reply)
 {
     struct conn *c = arg;
@@ -173,11 +217,17 @@ static void on_reply(void *arg, struct cmd_request *req, const bson_t *reply)
     size_t len;
 
     if (!c->is_closing) {
-        if (reply) {
+        /* The stream goes on while the client only listens: a client that
+         * sent something else or hung up gets this reply as the last one. */
+        if (reply && req->is_exhaust_allowed && !c->is_eof && !has_complete_message(c) &&
+            hello_await_exhaust_next(c->net->srv, req, reply)) {
+            stream_reply(c, req, reply);
+            req = NULL;
+        } else if (reply) {
             wire_encode_reply(req, reply, &buf, &len);
             free_request(req);
             req = NULL;
-            send_bytes(c, buf, len);
+            send_bytes(c, buf, len, true);
         } else {
             become_idle(c);
         }
@@ -221,13 +271,13 @@ static void process_message(struct conn *c, const uint8_t *msg, size_t len)
             wire_encode_reply(req, &reply, &buf, &n);
             bson_destroy(&reply);
             free_request(req);
-            send_bytes(c, buf, n);
+            send_bytes(c, buf, n, true);
         }
         break;
     case WIRE_QUERY_FAILURE:
         wire_encode_query_failure(req->request_id, &e, &buf, &n);
         free_request(req);
-        send_bytes(c, buf, n);
+        send_bytes(c, buf, n, true);
         break;
     case WIRE_CLOSE:
         log_warn(LOGC_NETWORK, "conn%lld: closing the connection from %s: %s", (long long)c->id, c->addr, e.msg);
@@ -354,6 +404,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init((char *)read_buf, READ_BUF_BYTES);
 }
 
+/* A parked awaitable hello (or an exhaust stream) does not outwait its
+ * client: when the client sends another message or hangs up, it answers now,
+ * and that reply ends the stream. Drivers never do the former; this keeps a
+ * confused client from waiting maxAwaitTimeMS for its next reply. */
+static void interrupt_wait(struct conn *c)
+{
+    if (c->is_busy && !c->is_closing && (c->is_eof || has_complete_message(c)))
+        hello_await_release_conn(c->net->srv, c->id);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = s->data;
@@ -363,6 +423,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
          * still read the reply). */
         c->is_eof = true;
         drain(c);
+        interrupt_wait(c);
         return;
     }
     if (nread < 0) {
@@ -375,6 +436,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if ((uint8_t *)buf->base != read_buf) {
         c->n_in += (size_t)nread;
         drain(c);
+        interrupt_wait(c);
         return;
     }
     if (c->n_in == 0) {
@@ -396,6 +458,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->n_in = need;
     }
     drain(c);
+    interrupt_wait(c);
 }
 
 /* Reads while the connection may take more bytes: always when idle, and

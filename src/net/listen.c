@@ -134,6 +134,11 @@ void net_destroy(struct server *srv)
     srv->net = NULL;
 }
 
+bool net_conn_is_open(struct server *srv, int64_t conn_id)
+{
+    return srv->net != NULL && conn_find(srv->net, conn_id) != NULL;
+}
+
 bool net_conn_mark_client_metadata(struct server *srv, int64_t conn_id)
 {
     struct conn *c;

@@ -24,6 +24,8 @@ void net_destroy(struct server *srv);
 /* Records that connection conn_id sent hello's client metadata; returns true
  * when it had already (mongod refuses the second: ClientMetadataCannotBeMutated).
  * Unknown ids (unit tests, closed connections) return false. */
+/* Whether connection conn_id is still open (loop thread). */
+bool net_conn_is_open(struct server *srv, int64_t conn_id);
 bool net_conn_mark_client_metadata(struct server *srv, int64_t conn_id);
 
 #endif

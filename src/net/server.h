@@ -17,6 +17,7 @@
 struct cursor_registry;
 struct repl_node;
 struct net;
+struct hello_waiter;
 
 struct server_counters {
     atomic_int_fast64_t n_insert;
@@ -32,6 +33,16 @@ struct server_counters {
     atomic_int_fast64_t n_requests; /* messages decoded (serverStatus network.numRequests) */
 };
 
+/* hello's topologyVersion (cmd/hello_await.c); loop thread only. */
+struct server_topology {
+    uint8_t process_id[12];        /* ObjectId, made on first use: new per process start */
+    bool has_process_id;
+    int64_t counter;               /* bumped on every change hello reports (role, config) */
+    uint64_t fingerprint;          /* digest of those hello fields when counter was last set */
+    bool has_fingerprint;
+    struct hello_waiter *waiters;  /* parked awaitable hellos, doubly linked */
+};
+
 struct server {
     struct config cfg;                /* parsed options (flags over YAML) */
     uv_loop_t *loop;
@@ -45,6 +56,14 @@ struct server {
     struct net *net;     /* listeners and connections (net/net.h) */
     int port;            /* the port actually bound (cfg.port, or the ephemeral one for port 0) */
     struct repl_node *repl; /* replica-set member state (repl/node.h); NULL for a standalone */
+    struct server_topology topology;
 };
+
+/* Re-reads what hello reports about this member (state, writability, config,
+ * primary); when it changed, bumps topologyVersion.counter and answers every
+ * parked awaitable hello. Cheap; call it after anything that may change the
+ * role or config (the replica-set glue does after every protocol step). Loop
+ * thread only. Implemented in cmd/hello_await.c. */
+void server_topology_changed(struct server *srv);
 
 #endif

@@ -5,8 +5,11 @@
  * Guarantees: a config that parses satisfies every rule of replication digest
  * 6.1/6.2 (plus Tally's "fewer arbiters than data-bearing voters" rule from
  * digest 7), has every default filled in, and prints back (repl_config_to_bson)
- * in the shape rs.conf() shows, which parses again to the same config. Pure: no
- * I/O, no clock, no randomness (the caller generates replicaSetId). */
+ * in the shape rs.conf() shows, which parses again to the same config. A stored
+ * member flagged newlyAdded (digest 5.2) reads votes 0 and priority 0, so every
+ * count of voters and electable members leaves it out until the flag goes;
+ * it prints as configured. Pure: no I/O, no clock, no randomness (the caller
+ * generates replicaSetId). */
 #include "repl/config.h"
 #include "core/bsonutil.h"
 
@@ -127,6 +130,26 @@ static bool is_localhost_name(const char *name)
 
 /* Parses one member document; member-level rules (digest 6.2 "per member")
  * are checked here so the message can name members[i]. */
+/* While flagged a member counts as votes 0, priority 0 (digest 5.2); its
+ * configured priority waits in newly_added_priority. */
+static void member_set_newly_added(struct repl_member *m, bool is_newly_added)
+{
+    if (is_newly_added == m->is_newly_added)
+        return;
+    if (is_newly_added) {
+        if (m->is_arbiter || m->votes != 1)
+            return;
+        m->newly_added_priority = m->priority;
+        m->priority = 0;
+        m->votes = 0;
+    } else {
+        m->priority = m->newly_added_priority;
+        m->votes = 1;
+        m->newly_added_priority = 0;
+    }
+    m->is_newly_added = is_newly_added;
+}
+
 static int parse_member(const bson_t *doc, int i, enum repl_config_purpose purpose, struct repl_member *m,
                         bool *is_localhost, struct err *e)
 {
@@ -268,6 +291,13 @@ static int parse_member(const bson_t *doc, int i, enum repl_config_purpose purpo
                            why, m->priority);
         m->priority = 0;
     }
+    if (m->is_newly_added) {
+        if (m->votes != 1)
+            return err_set(e, ERR_INVALID_REPLICA_SET_CONFIG, "members[%d]: only voting members can be newlyAdded",
+                           i);
+        m->is_newly_added = false;
+        member_set_newly_added(m, true);
+    }
     return 0;
 }
 
@@ -395,7 +425,9 @@ static int validate_set(struct repl_config *cfg, int n_localhost, struct err *e)
                                "Found two member configurations with same host field, members.%d.host == "
                                "members.%d.host == %s", i, j, b->host);
         }
-        n_voters += a->votes;
+        /* A newlyAdded member is a voter as configured: it votes once the
+         * flag goes, and the limits must hold then too. */
+        n_voters += a->votes + a->is_newly_added;
         n_arbiters += a->is_arbiter;
         n_electable += repl_config_is_electable(cfg, i);
     }
@@ -615,7 +647,13 @@ static void append_doc_or_empty(bson_t *out, const char *key, const bson_t *doc)
     bson_append_document_end(out, &empty);
 }
 
-void repl_config_to_bson(const struct repl_config *cfg, bson_t *out)
+void repl_config_set_newly_added(struct repl_config *cfg, int i, bool is_newly_added)
+{
+    if (i >= 0 && i < cfg->n_members)
+        member_set_newly_added(&cfg->members[i], is_newly_added);
+}
+
+static void config_to_bson(const struct repl_config *cfg, bool is_internal, bson_t *out)
 {
     bson_t members, member, settings, defaults;
     char idx[16];
@@ -637,11 +675,12 @@ void repl_config_to_bson(const struct repl_config *cfg, bson_t *out)
         BSON_APPEND_BOOL(&member, "arbiterOnly", m->is_arbiter);
         BSON_APPEND_BOOL(&member, "buildIndexes", m->builds_indexes);
         BSON_APPEND_BOOL(&member, "hidden", m->is_hidden);
-        BSON_APPEND_DOUBLE(&member, "priority", m->priority);
+        /* A flagged member prints as configured (votes 1, its priority). */
+        BSON_APPEND_DOUBLE(&member, "priority", m->is_newly_added ? m->newly_added_priority : m->priority);
         append_doc_or_empty(&member, "tags", m->tags);
         BSON_APPEND_INT64(&member, "secondaryDelaySecs", m->secondary_delay_secs);
-        BSON_APPEND_INT32(&member, "votes", m->votes);
-        if (m->is_newly_added)
+        BSON_APPEND_INT32(&member, "votes", m->is_newly_added ? 1 : m->votes);
+        if (m->is_newly_added && is_internal)
             BSON_APPEND_BOOL(&member, "newlyAdded", true);
         bson_append_document_end(&members, &member);
     }
@@ -662,6 +701,16 @@ void repl_config_to_bson(const struct repl_config *cfg, bson_t *out)
     if (cfg->settings.has_replica_set_id)
         BSON_APPEND_OID(&settings, "replicaSetId", &cfg->settings.replica_set_id);
     bson_append_document_end(out, &settings);
+}
+
+void repl_config_to_bson(const struct repl_config *cfg, bson_t *out)
+{
+    config_to_bson(cfg, true, out);
+}
+
+void repl_config_to_user_bson(const struct repl_config *cfg, bson_t *out)
+{
+    config_to_bson(cfg, false, out);
 }
 
 int repl_config_find_host(const struct repl_config *cfg, const char *host)

@@ -31,6 +31,10 @@ struct repl_member {
     int64_t secondary_delay_secs; /* 0..31622400 */
     bson_t *tags;                 /* owned; {tag: "value"} (never NULL after parse: empty doc) */
     bool is_newly_added;          /* server-set newlyAdded: true (digest 5.2); only in STORED configs */
+    double newly_added_priority;  /* while is_newly_added, votes and priority read 0 (the member neither
+                                   * votes nor stands, as mongod's MemberConfig answers) and this keeps the
+                                   * configured priority, printed and restored when the flag goes; the
+                                   * configured votes are always 1 */
 };
 
 struct repl_settings {
@@ -73,14 +77,24 @@ int repl_config_parse(const bson_t *doc, enum repl_config_purpose purpose, struc
 void repl_config_destroy(struct repl_config *cfg);
 /* Deep copy (dst must not hold anything; release with repl_config_destroy). */
 void repl_config_copy(struct repl_config *dst, const struct repl_config *src);
-/* Appends the document as replSetGetConfig returns it: {_id, version, term,
+/* Appends the document as stored (local.system.replset) and sent in
+ * heartbeats, in the shape replSetGetConfig returns: {_id, version, term,
  * protocolVersion: Int64(1), writeConcernMajorityJournalDefault, members: [{_id,
  * host, arbiterOnly, buildIndexes, hidden, priority, tags, secondaryDelaySecs:
  * Int64, votes}], settings: {chainingAllowed, heartbeatIntervalMillis,
  * heartbeatTimeoutSecs, electionTimeoutMillis, catchUpTimeoutMillis,
  * catchUpTakeoverDelayMillis, getLastErrorModes, getLastErrorDefaults: {w: 1,
- * wtimeout: 0}, replicaSetId}} to out (caller bson_init'ed). */
+ * wtimeout: 0}, replicaSetId}} to out (caller bson_init'ed); a newlyAdded
+ * member prints votes 1, its configured priority and newlyAdded: true. */
 void repl_config_to_bson(const struct repl_config *cfg, bson_t *out);
+/* The same document without the server-internal newlyAdded fields: what
+ * replSetGetConfig shows users (mongod hides them too), so that rs.conf()
+ * edited and sent back never carries them. */
+void repl_config_to_user_bson(const struct repl_config *cfg, bson_t *out);
+/* Sets or clears member i's newlyAdded flag (digest 5.2), moving its
+ * priority and vote in or out of newly_added_priority. Only a voting
+ * data-bearing member may be flagged (others are left alone). */
+void repl_config_set_newly_added(struct repl_config *cfg, int i, bool is_newly_added);
 
 /* Index of the member whose host equals host (case-insensitive), or -1. */
 int repl_config_find_host(const struct repl_config *cfg, const char *host);

@@ -8,14 +8,30 @@
  * position we report upstream is always on disk. Errors restart the cursor
  * after a short delay, from the newest entry actually in our oplog.
  *
- * An empty local oplog (a member just added to the set) copies the source's
- * whole oplog from its first entry. That is only correct while the source has
- * never trimmed its oplog; a real initial sync (cloning the data) is a later
- * issue, so a member joining a set whose oplog was trimmed ends up with
- * incomplete data. Delayed members (secondaryDelaySecs) apply without delay. */
+ * An empty local oplog (a member just added to the set), or the "initial
+ * sync pending" marker (resync, or a crash during an initial sync), runs a
+ * snapshot-based initial sync instead (initial_sync.h): the member copies a
+ * consistent snapshot of the source and restarts with it, then fetches from
+ * the snapshot's optime here. Delayed members (secondaryDelaySecs) apply
+ * without delay.
+ *
+ * Staying on the right branch (digest 3.2, 4): the source's $replData (term,
+ * commit point, primary) is fed to the core only from replies of a cursor
+ * that passed the consistency check, so a diverged member never learns a
+ * commit point from a branch it does not share. The source kills our cursor
+ * when its own oplog is rolled back (CappedPositionLost, cmd/oplog_read.c),
+ * which restarts the find and so the check. Each reply's metadata is also
+ * checked: a source that claims to be primary in a term older than ours is
+ * deposed, and a secondary source with no source of its own and nothing new
+ * for us while a primary exists elsewhere is not going anywhere; both are
+ * abandoned (reported failed: the core picks another). When our term grows,
+ * the next request is a new find, which re-checks that the source still
+ * holds our newest entry. Batches must continue our oplog in (ts, term)
+ * order, or the source is dropped. */
 #include "repl/fetcher_internal.h"
 
 #include "cmd/cmd.h"
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/peer.h"
@@ -25,6 +41,7 @@
 #include "storage/oplog.h"
 
 #include <string.h>
+#include <time.h>
 
 #define FIND_TIMEOUT_MS 60000
 #define GET_MORE_AWAIT_MS 1000
@@ -86,6 +103,10 @@ static void stop_source(struct fetcher *f)
     f->cursor_id = 0;
     f->source[0] = '\0';
     f->phase = FETCH_IDLE;
+    if (f->isync) {
+        initial_sync_cancel(f->isync);
+        f->isync = NULL;
+    }
     if (!f->is_timer_closed)
         uv_timer_stop(&f->timer);
     /* Callbacks of these peers run inside peer_destroy and see a new generation. */
@@ -200,31 +221,90 @@ static void source_failed(struct fetcher *f, const char *why)
 
 /* --- metadata --- */
 
-static void feed_meta(struct fetcher *f, const bson_t *reply)
+/* A reply's $replData; term -1 when absent. */
+struct source_meta {
+    int64_t term;
+    struct optime commit_point;
+    int primary_index;
+    int sync_source_index;
+};
+
+static void parse_meta(const bson_t *reply, struct source_meta *m)
 {
-    struct repl_event ev;
     bson_iter_t it, md;
 
+    m->term = -1;
+    m->commit_point = OPTIME_NULL;
+    m->primary_index = -1;
+    m->sync_source_index = -1;
     if (!bson_iter_init_find(&it, reply, "$replData") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
         !bson_iter_recurse(&it, &md))
+        return;
+    while (bson_iter_next(&md)) {
+        const char *k = bson_iter_key(&md);
+        if (strcmp(k, "term") == 0 && BSON_ITER_HOLDS_NUMBER(&md))
+            m->term = bson_iter_as_int64(&md);
+        else if (strcmp(k, "lastOpCommitted") == 0)
+            optime_from_iter(&md, &m->commit_point);
+        else if (strcmp(k, "primaryIndex") == 0 && BSON_ITER_HOLDS_NUMBER(&md))
+            m->primary_index = (int)bson_iter_as_int64(&md);
+        else if (strcmp(k, "syncSourceIndex") == 0 && BSON_ITER_HOLDS_NUMBER(&md))
+            m->sync_source_index = (int)bson_iter_as_int64(&md);
+    }
+}
+
+/* Only for replies of a cursor that passed the consistency check: a member
+ * on another branch would otherwise take the source's commit point for its
+ * own diverged entries (the core caps it at our newest entry). */
+static void feed_meta(struct fetcher *f, const struct source_meta *m)
+{
+    struct repl_event ev;
+
+    if (m->term < 0)
         return;
     memset(&ev, 0, sizeof ev);
     ev.type = REPL_EV_SYNC_SOURCE_META;
     ev.peer = -1;
-    ev.meta.term = -1;
-    ev.meta.commit_point = OPTIME_NULL;
-    ev.meta.primary_index = -1;
-    while (bson_iter_next(&md)) {
-        const char *k = bson_iter_key(&md);
-        if (strcmp(k, "term") == 0 && BSON_ITER_HOLDS_NUMBER(&md))
-            ev.meta.term = bson_iter_as_int64(&md);
-        else if (strcmp(k, "lastOpCommitted") == 0)
-            optime_from_iter(&md, &ev.meta.commit_point);
-        else if (strcmp(k, "primaryIndex") == 0 && BSON_ITER_HOLDS_NUMBER(&md))
-            ev.meta.primary_index = (int)bson_iter_as_int64(&md);
+    ev.meta.term = m->term;
+    ev.meta.commit_point = m->commit_point;
+    ev.meta.primary_index = m->primary_index;
+    repl_node_feed(f->node, &ev);
+}
+
+static int source_index(const struct fetcher *f)
+{
+    const struct repl_state *st = repl_node_state(f->node);
+
+    for (int i = 0; i < st->config.n_members; i++)
+        if (strcmp(st->config.members[i].host, f->source) == 0)
+            return i;
+    return -1;
+}
+
+/* Why the source should be abandoned, or NULL (MongoDB's
+ * shouldChangeSyncSource on the metadata of every batch). is_idle: the reply
+ * brought nothing newer than our newest entry. */
+static const char *source_is_stale(const struct fetcher *f, const struct source_meta *m, bool is_idle, char *buf,
+                                   size_t cap)
+{
+    const struct repl_state *st = repl_node_state(f->node);
+    int src = source_index(f);
+
+    /* A leader-elect catching up fetches from whoever is ahead, deposed or not. */
+    if (m->term < 0 || src < 0 || st->member_state == REPL_PRIMARY)
+        return NULL;
+    if (m->primary_index == src && m->term < st->term) {
+        snprintf(buf, cap, "sync source %.100s is a primary of term %lld, but our term is %lld: it was deposed",
+                 f->source, (long long)m->term, (long long)st->term);
+        return buf;
     }
-    if (ev.meta.term >= 0)
-        repl_node_feed(f->node, &ev);
+    if (is_idle && m->primary_index != src && m->sync_source_index < 0 && st->primary_index >= 0 &&
+        st->primary_index != src && st->primary_index != st->self) {
+        snprintf(buf, cap, "sync source %.80s is not primary, has no sync source and nothing newer than our last "
+                 "entry, while %.60s is primary", f->source, st->config.members[st->primary_index].host);
+        return buf;
+    }
+    return NULL;
 }
 
 /* ok: 1 replies only; anything else is an error message in buf. */
@@ -281,7 +361,13 @@ static void apply_batch(struct fetcher *f, const bson_t *batch, int skip)
     const uint8_t *data;
     uint32_t len;
     bson_t doc;
+    struct optime prev = f->last, ot;
+    char why[256], ours[80], theirs[80];
 
+    if (failpoint_enter(FP_STOP_REPL_PRODUCER, NULL)) {
+        fetcher_schedule_retry(f, "the stopReplProducer fail point is on");
+        return;
+    }
     bson_iter_init(&it, batch);
     while (bson_iter_next(&it)) {
         if (i++ < skip || !BSON_ITER_HOLDS_DOCUMENT(&it))
@@ -289,6 +375,18 @@ static void apply_batch(struct fetcher *f, const bson_t *batch, int skip)
         bson_iter_document(&it, &len, &data);
         if (!bson_init_static(&doc, data, len))
             continue;
+        ot = fetcher_entry_optime(&doc);
+        if (ot.ts <= prev.ts || ot.term < prev.term) {
+            log_optime(ours, sizeof ours, prev);
+            log_optime(theirs, sizeof theirs, ot);
+            snprintf(why, sizeof why, "sync source returned %s after %s: entries out of order", theirs, ours);
+            for (int k = 0; k < n; k++)
+                bson_destroy(docs[k]);
+            free(docs);
+            source_failed(f, why);
+            return;
+        }
+        prev = ot;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             docs = xrealloc(docs, (size_t)cap * sizeof *docs);
@@ -346,6 +444,8 @@ static void on_get_more_reply(void *arg, const bson_t *reply, const struct err *
 {
     struct fetch_req *req = arg;
     struct fetcher *f = req->f;
+    struct source_meta meta;
+    uint64_t generation;
     char msg[256];
     bson_t batch;
 
@@ -356,29 +456,23 @@ static void on_get_more_reply(void *arg, const bson_t *reply, const struct err *
         source_failed(f, msg);
         return;
     }
-    feed_meta(f, reply);
-    if (f->is_destroyed || f->phase != FETCH_GETTING_MORE)
+    if (f->phase != FETCH_GETTING_MORE)
         return;
     if (!parse_cursor(reply, "nextBatch", &f->cursor_id, &batch)) {
         source_failed(f, "malformed getMore reply");
         return;
     }
-    apply_batch(f, &batch, 0);
-}
-
-/* A member in STARTUP2 (no data yet) has a consistent copy once its first
- * fetch from the source's complete oplog succeeded: it is a secondary. */
-static void maybe_leave_startup2(struct fetcher *f)
-{
-    struct repl_event ev;
-
-    if (repl_node_state(f->node)->member_state != REPL_STARTUP2)
+    parse_meta(reply, &meta);
+    if (source_is_stale(f, &meta, bson_count_keys(&batch) == 0, msg, sizeof msg)) {
+        source_failed(f, msg);
         return;
-    memset(&ev, 0, sizeof ev);
-    ev.type = REPL_EV_SET_STATE;
-    ev.peer = -1;
-    ev.new_state = REPL_SECONDARY;
-    repl_node_feed(f->node, &ev);
+    }
+    generation = f->generation;
+    feed_meta(f, &meta);
+    /* The metadata may have changed or stopped the source. */
+    if (f->is_destroyed || f->generation != generation || f->phase != FETCH_GETTING_MORE)
+        return;
+    apply_batch(f, &batch, 0);
 }
 
 static void send_get_more(struct fetcher *f)
@@ -386,14 +480,16 @@ static void send_get_more(struct fetcher *f)
     struct err e;
     bson_t cmd;
 
-    uint64_t generation = f->generation;
-
-    maybe_leave_startup2(f);
-    /* The state change may have changed or stopped the source. */
-    if (f->is_destroyed || f->generation != generation || f->phase == FETCH_IDLE)
-        return;
-
     if (f->cursor_id == 0) {
+        start_find(f);
+        return;
+    }
+    if (repl_node_state(f->node)->term > f->cursor_term) {
+        /* A new term may mean a new branch: check again that the source holds our newest entry. */
+        log_info(LOGC_REPL, "oplog fetcher: term %lld began since the cursor on %s was opened; re-checking the "
+                 "source's oplog", (long long)repl_node_state(f->node)->term, f->source);
+        f->generation++;
+        f->cursor_id = 0;
         start_find(f);
         return;
     }
@@ -481,6 +577,8 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
     struct fetcher *f = req->f;
     char msg[256], ours[80], theirs[80];
     struct optime first = OPTIME_NULL;
+    struct source_meta meta;
+    uint64_t generation;
     bson_iter_t it;
     bson_t batch;
 
@@ -491,15 +589,10 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
         source_failed(f, msg);
         return;
     }
-    feed_meta(f, reply);
-    if (f->is_destroyed || f->phase != FETCH_FINDING)
+    if (f->phase != FETCH_FINDING)
         return;
     if (!parse_cursor(reply, "firstBatch", &f->cursor_id, &batch)) {
         source_failed(f, "malformed find reply");
-        return;
-    }
-    if (f->is_from_start) {
-        apply_batch(f, &batch, 0);
         return;
     }
     if (bson_iter_init(&it, &batch) && bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -523,6 +616,17 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
         check_stale_or_diverged(f);
         return;
     }
+    /* Consistent: from here on the source's metadata describes our branch. */
+    parse_meta(reply, &meta);
+    if (source_is_stale(f, &meta, bson_count_keys(&batch) <= 1, msg, sizeof msg)) {
+        source_failed(f, msg);
+        return;
+    }
+    generation = f->generation;
+    feed_meta(f, &meta);
+    if (f->is_destroyed || f->generation != generation || f->phase != FETCH_FINDING)
+        return;
+    f->cursor_term = repl_node_state(f->node)->term;
     apply_batch(f, &batch, 1);
 }
 
@@ -544,6 +648,88 @@ static void read_last(struct fetcher *f)
     store_txn_end(t);
 }
 
+/* --- initial sync (initial_sync.h) --- */
+
+static void on_initial_sync_done(void *arg, int rc, const struct err *e)
+{
+    struct fetcher *f = arg;
+
+    f->isync = NULL;
+    if (rc == 0)
+        return; /* the server shuts down and restarts with the copy */
+    f->isync_stats.n_failed++;
+    snprintf(f->isync_stats.last_error, sizeof f->isync_stats.last_error, "%.199s", e ? e->msg : "failed");
+    f->phase = FETCH_IDLE;
+    source_failed(f, e ? e->msg : "initial sync failed");
+}
+
+/* The member holds no usable data: copy the source's snapshot. */
+static void start_initial_sync(struct fetcher *f)
+{
+    const struct repl_state *st = repl_node_state(f->node);
+    uint64_t generation = f->generation;
+    struct repl_event ev;
+    struct err e;
+
+    if (st->member_state != REPL_STARTUP2) {
+        /* Resync of a member with (stale) data: it stops counting as consistent. */
+        memset(&ev, 0, sizeof ev);
+        ev.type = REPL_EV_SET_STATE;
+        ev.peer = -1;
+        ev.new_state = REPL_STARTUP2;
+        repl_node_feed(f->node, &ev);
+        /* The state change may have changed or stopped the source. */
+        if (f->is_destroyed || f->generation != generation || !f->peer)
+            return;
+    }
+    err_init(&e);
+    f->phase = FETCH_INITIAL_SYNC;
+    f->cursor_id = 0;
+    if (f->isync_stats.first_start_ms == 0)
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        f->isync_stats.first_start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    if (initial_sync_start(f->srv, f->source, on_initial_sync_done, f, &f->isync, &e) < 0) {
+        f->isync = NULL;
+        f->isync_stats.n_failed++;
+        snprintf(f->isync_stats.last_error, sizeof f->isync_stats.last_error, "%.199s", e.msg);
+        f->phase = FETCH_IDLE;
+        source_failed(f, e.msg);
+    }
+    err_clear(&e);
+}
+
+int fetcher_resync(struct fetcher *f, struct err *e)
+{
+    int rc;
+
+    if (f->phase == FETCH_APPLYING || f->phase == FETCH_ROLLING_BACK)
+        return err_set(e, ERR_OPERATION_FAILED, "a batch or a rollback is in progress: retry resync in a moment");
+    if (f->phase == FETCH_INITIAL_SYNC)
+        return 0;
+    if ((rc = initial_sync_mark_pending(f->srv->cfg.dbpath, e)) < 0)
+        return rc;
+    log_info(LOGC_REPL, "resync requested: this member copies a snapshot of %s",
+             f->source[0] ? f->source : "its next sync source");
+    if (!f->peer)
+        return 0; /* the next source starts it (start_find sees the marker) */
+    f->generation++; /* drop replies of the current cursor */
+    f->cursor_id = 0;
+    if (!f->is_timer_closed)
+        uv_timer_stop(&f->timer);
+    start_find(f);
+    return 0;
+}
+
+void fetcher_append_initial_sync_status(const struct fetcher *f, bson_t *reply)
+{
+    if (f == NULL || repl_node_state(f->node)->member_state != REPL_STARTUP2)
+        return;
+    initial_sync_append_status(f->isync, &f->isync_stats, reply);
+}
+
 static void start_find(struct fetcher *f)
 {
     struct err e;
@@ -553,16 +739,21 @@ static void start_find(struct fetcher *f)
         f->phase = FETCH_IDLE;
         return;
     }
+    if (failpoint_enter(FP_STOP_REPL_PRODUCER, NULL)) {
+        fetcher_schedule_retry(f, "the stopReplProducer fail point is on");
+        return;
+    }
     read_last(f);
-    f->is_from_start = optime_is_null(f->last);
+    if (optime_is_null(f->last) || initial_sync_is_pending(f->srv->cfg.dbpath)) {
+        start_initial_sync(f);
+        return;
+    }
     bson_init(&cmd);
     BSON_APPEND_UTF8(&cmd, "find", "oplog.rs");
     bson_append_document_begin(&cmd, "filter", -1, &filter);
-    if (!f->is_from_start) {
-        bson_append_document_begin(&filter, "ts", -1, &cond);
-        bson_append_timestamp(&cond, "$gte", -1, optime_secs(f->last), optime_inc(f->last));
-        bson_append_document_end(&filter, &cond);
-    }
+    bson_append_document_begin(&filter, "ts", -1, &cond);
+    bson_append_timestamp(&cond, "$gte", -1, optime_secs(f->last), optime_inc(f->last));
+    bson_append_document_end(&filter, &cond);
     bson_append_document_end(&cmd, &filter);
     BSON_APPEND_BOOL(&cmd, "tailable", true);
     BSON_APPEND_BOOL(&cmd, "awaitData", true);
@@ -626,6 +817,10 @@ void fetcher_report_position(struct fetcher *f)
         return;
     bson_init(&cmd);
     repl_update_position_to_bson(entries, n, &cmd);
+    /* The sender's term: a primary that hears of a newer one steps down
+     * before counting these positions (digest 3.4, 3.5). MongoDB sends it in
+     * the request's $replData; Tally's field is the top-level "term". */
+    BSON_APPEND_INT64(&cmd, "term", repl_node_state(f->node)->term);
     BSON_APPEND_UTF8(&cmd, "$db", "admin");
     err_init(&e);
     struct fetch_req *req = fetcher_req_new(f);
@@ -670,6 +865,10 @@ void fetcher_destroy(struct fetcher *f)
     if (!f)
         return;
     f->has_wanted_source = false;
+    if (f->isync) {
+        initial_sync_cancel(f->isync);
+        f->isync = NULL;
+    }
     if (f->phase != FETCH_ROLLING_BACK && f->phase != FETCH_APPLYING)
         stop_source(f);
     else {

@@ -14,6 +14,10 @@
 
 #include "core/err.h"
 
+#include <bson/bson.h>
+
+#include <stdbool.h>
+
 struct repl_node;
 struct fetcher;
 
@@ -23,5 +27,16 @@ void fetcher_set_source(struct fetcher *f, const char *host_port);
 /* Sends replSetUpdatePosition with the core's position entries to the source. */
 void fetcher_report_position(struct fetcher *f);
 void fetcher_destroy(struct fetcher *f);
+/* {resync: 1}: marks the initial sync pending and starts it from the current
+ * source (or the next one chosen). ERR_OPERATION_FAILED while a batch or a
+ * rollback runs (retry). */
+int fetcher_resync(struct fetcher *f, struct err *e);
+/* replSetGetStatus: initialSyncStatus while an initial sync runs or failed. */
+void fetcher_append_initial_sync_status(const struct fetcher *f, bson_t *reply);
+/* True while the member fell off the end of its source's oplog (our newest
+ * entry is older than the source's oldest): it stays RECOVERING and
+ * replSetGetStatus shows tooStale: true until a source that still holds our
+ * newest entry is found or the member is resynced. f may be NULL. */
+bool fetcher_is_too_stale(const struct fetcher *f);
 
 #endif

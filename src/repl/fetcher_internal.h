@@ -11,6 +11,7 @@
 
 #include "repl/fetcher.h"
 #include "core/optime.h"
+#include "repl/initial_sync.h"
 
 #include <bson/bson.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@ enum fetcher_phase {
     FETCH_WAITING,       /* the retry timer runs */
     FETCH_ROLLING_BACK,  /* rollback.c owns the fetcher until rollback_done */
     FETCH_STALE,         /* too stale for this source: waits for another source */
+    FETCH_INITIAL_SYNC,  /* initial_sync.c copies the source's snapshot */
 };
 
 struct fetcher {
@@ -41,9 +43,11 @@ struct fetcher {
     struct peer *report_peer;   /* replSetUpdatePosition, never behind a long getMore */
     uint64_t generation;        /* bumped when the source changes: late replies are dropped */
     int64_t cursor_id;
+    int64_t cursor_term;        /* our term when the cursor's find passed the consistency check */
     struct optime last;         /* newest entry in our oplog */
     int64_t last_wall_ms;
-    bool is_from_start;         /* the find copies the source's whole oplog (empty local oplog) */
+    struct initial_sync *isync; /* FETCH_INITIAL_SYNC: the running attempt */
+    struct initial_sync_stats isync_stats;
     uv_timer_t timer;
     bool is_destroyed;
     int n_jobs;                 /* writer jobs in flight (the fetcher is freed after the last) */

@@ -17,9 +17,13 @@
 #include "repl/oplog_writer.h"
 #include "storage/oplog.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,35 +72,99 @@ static int find_host(const struct repl_config *cfg, const char *host)
     return repl_config_find_host(cfg, host);
 }
 
+static int take_self(struct repl_node *n, const struct repl_config *cfg, int i)
+{
+    if (strcasecmp(n->st.self_host, cfg->members[i].host) != 0 && strcasecmp(n->srv->host_port, cfg->members[i].host) != 0)
+        log_info(LOGC_REPL, "REPL: this member (%s) is %s in the replica set config", n->srv->host_port,
+                 cfg->members[i].host);
+    snprintf(n->st.self_host, sizeof n->st.self_host, "%s", cfg->members[i].host);
+    return i;
+}
+
+/* The member whose host is addr:port (IPv6 addresses also as [addr]:port), or -1. */
+static int find_addr(const struct repl_config *cfg, const char *addr, const char *port)
+{
+    char cand[REPL_HOST_MAX];
+    int i;
+
+    snprintf(cand, sizeof cand, "%s:%s", addr, port);
+    if ((i = find_host(cfg, cand)) >= 0 || !strchr(addr, ':'))
+        return i;
+    snprintf(cand, sizeof cand, "[%s]:%s", addr, port);
+    return find_host(cfg, cand);
+}
+
+static bool is_wildcard(const char *addr)
+{
+    return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0 || strcmp(addr, "*") == 0;
+}
+
+static bool is_loopback_name(const char *addr)
+{
+    return strcmp(addr, "127.0.0.1") == 0 || strcasecmp(addr, "localhost") == 0 || strcmp(addr, "::1") == 0;
+}
+
+/* Every address of the machine's interfaces (a wildcard bind listens on all). */
+static int find_interface_addr(const struct repl_config *cfg, const char *port)
+{
+    struct ifaddrs *ifs = NULL;
+    char addr[INET6_ADDRSTRLEN];
+    int i = -1;
+
+    if (getifaddrs(&ifs) != 0)
+        return -1;
+    for (struct ifaddrs *a = ifs; a && i < 0; a = a->ifa_next) {
+        if (!a->ifa_addr)
+            continue;
+        if (a->ifa_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr, addr, sizeof addr);
+        else if (a->ifa_addr->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr, addr, sizeof addr);
+        else
+            continue;
+        i = find_addr(cfg, addr, port);
+    }
+    freeifaddrs(ifs);
+    return i;
+}
+
+/* Which config member is this process: its hostname:port; else one of its
+ * --bind_ip addresses with its port (all interface addresses for a wildcard
+ * bind); else localhost / 127.0.0.1 when it listens on the loopback. An
+ * address this member does not listen on never matches: two members on one
+ * machine may share a port on different addresses (127.0.0.1, 127.0.0.2). */
 int node_pick_self_host(struct repl_node *n, const struct repl_config *cfg)
 {
     const char *hp = n->srv->host_port;
     int i = find_host(cfg, hp);
-    if (i >= 0) {
-        snprintf(n->st.self_host, sizeof n->st.self_host, "%s", cfg->members[i].host);
-        return i;
-    }
+    if (i >= 0)
+        return take_self(n, cfg, i);
     const char *colon = strrchr(hp, ':');
     const char *port = colon ? colon + 1 : "27017";
-    char hostname[200] = "";
-    if (gethostname(hostname, sizeof hostname - 1) != 0)
-        hostname[0] = '\0';
-    const char *names[] = {"localhost", "127.0.0.1", hostname[0] ? hostname : NULL};
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        if (!names[k])
+    const char *binds = n->srv->cfg.bind_ip ? n->srv->cfg.bind_ip : "127.0.0.1";
+    char *list = xstrdup(binds), *save = NULL;
+    bool is_loopback = false, is_any = false;
+    for (char *tok = strtok_r(list, ",", &save); tok && i < 0; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        for (char *end = tok + strlen(tok); end > tok && end[-1] == ' ';)
+            *--end = '\0';
+        if (*tok == '\0')
             continue;
-        char cand[REPL_HOST_MAX];
-        snprintf(cand, sizeof cand, "%s:%s", names[k], port);
-        i = find_host(cfg, cand);
-        if (i >= 0) {
-            if (strcasecmp(n->st.self_host, cfg->members[i].host) != 0)
-                log_info(LOGC_REPL, "REPL: this member (%s) is %s in the replica set config", hp,
-                         cfg->members[i].host);
-            snprintf(n->st.self_host, sizeof n->st.self_host, "%s", cfg->members[i].host);
-            return i;
-        }
+        is_any |= is_wildcard(tok);
+        is_loopback |= is_loopback_name(tok);
+        if (!is_wildcard(tok))
+            i = find_addr(cfg, tok, port);
     }
-    return -1;
+    free(list);
+    if (i < 0 && is_any)
+        i = find_interface_addr(cfg, port);
+    if (i < 0 && (is_any || is_loopback)) {
+        const char *names[] = {"localhost", "127.0.0.1"};
+        for (size_t k = 0; k < sizeof names / sizeof names[0] && i < 0; k++)
+            i = find_addr(cfg, names[k], port);
+    }
+    return i >= 0 ? take_self(n, cfg, i) : -1;
 }
 
 /* ---- peers ---- */
@@ -218,6 +286,7 @@ static void on_tick(uv_timer_t *h)
     if (n->is_commit_dirty && now - n->commit_persisted_ms >= NODE_COMMIT_PERSIST_MS)
         node_persist_commit_point(n);
     oplog_cap_check(n, now);
+    node_sessions_check(n);
 }
 
 int repl_node_create(struct server *srv, const char *set_name, struct repl_node **out, struct err *e)

@@ -69,6 +69,11 @@ int repl_node_initiate(struct repl_node *n, const bson_t *config_or_null, bson_t
                        repl_reply_cb cb, void *arg);
 int repl_node_reconfig(struct repl_node *n, const bson_t *config, bool is_force, bson_t *reply, struct err *e,
                        repl_reply_cb cb, void *arg);
+/* The same, waiting at most max_wait_ms (replSetReconfig's maxTimeMS; <= 0:
+ * the default 30 s) for the current config to be committed before giving up
+ * with ConfigurationInProgress (109). */
+int repl_node_reconfig_within(struct repl_node *n, const bson_t *config, bool is_force, int64_t max_wait_ms,
+                              bson_t *reply, struct err *e, repl_reply_cb cb, void *arg);
 int repl_node_step_down(struct repl_node *n, int64_t secs, int64_t catch_up_secs, bool is_force, bson_t *reply,
                         struct err *e, repl_reply_cb cb, void *arg);
 int repl_node_step_up(struct repl_node *n, bool skip_dry_run, bson_t *reply, struct err *e, repl_reply_cb cb,

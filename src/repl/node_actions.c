@@ -406,4 +406,5 @@ void node_after_step(struct repl_node *n)
         node_wc_check(n);
         node_reconfig_check(n);
     }
+    server_topology_changed(n->srv); /* hello's topologyVersion: bump and wake awaitable hellos */
 }

@@ -7,15 +7,24 @@
  * its callback runs exactly once later (return REPL_ASYNC). replSetInitiate
  * and replSetReconfig answer once the new config is durable and installed.
  *
- * Simplifications (documented in the report): replSetInitiate skips the
- * checkEmpty quorum heartbeats; a safe replSetReconfig waits (up to 30 s) only
- * until the current config is installed on a majority of voters and the
- * primary's first optime of its term is majority committed, then installs
- * without waiting for the new config to spread. */
+ * replSetInitiate installs its config only after the quorum check of
+ * node_quorum.c (every other member reachable, empty and in no set). A
+ * safe replSetReconfig waits (up to maxTimeMS, 30 s by default) until the
+ * current config is committed (reconfig.h), then installs without waiting
+ * for the new config to spread, and fails with ConfigurationInProgress when
+ * the wait runs out.
+ *
+ * newlyAdded (digest 5.2): a safe reconfig stores each voter it adds with the
+ * flag (newly_added.h), and node_reconfig_check, run after every step, lets a
+ * writable primary clear one flag at a time by a reconfig of its own (version
+ * + 1) once the member is heard with data and the current config is
+ * committed. A forced reconfig takes the user's members as they are. */
 #include "repl/node_internal.h"
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "repl/newly_added.h"
+#include "repl/reconfig.h"
 #include "net/server.h"
 
 #include <stdio.h>
@@ -117,6 +126,7 @@ void node_requests_fail_all(struct repl_node *n, int code, const char *msg)
     struct err e;
     err_init(&e);
     err_set(&e, code, "%s", msg);
+    node_quorum_cancel(n); /* its request is failed below with the others */
     if (n->reconfig) {
         repl_config_destroy(n->reconfig->cfg);
         free(n->reconfig->cfg);
@@ -198,10 +208,13 @@ int repl_node_heartbeat(struct repl_node *n, const bson_t *body, bson_t *reply, 
     memset(&ev, 0, sizeof ev);
     ev.type = REPL_EV_HB_REQUEST;
     ev.peer = -1;
-    int rc = repl_hb_request_from_bson(body, &ev.hb_request, e);
-    if (rc < 0)
+    int rc;
+    if (node_quorum_answer(n, body, reply, e, &rc))
         return rc;
-    if (!n->st.has_config || n->st.self < 0)
+    if ((rc = repl_hb_request_from_bson(body, &ev.hb_request, e)) < 0)
+        return rc;
+    /* A quorum probe's sender has no config to give yet. */
+    if ((!n->st.has_config || n->st.self < 0) && !node_quorum_is_probe(body))
         node_bootstrap_from(n, &ev.hb_request);
     return feed_request(n, &ev, reply, e, cb, arg);
 }
@@ -232,6 +245,15 @@ int repl_node_update_position(struct repl_node *n, const bson_t *body, bson_t *r
     ev.peer = -1;
     ev.update_position.entries = entries;
     ev.update_position.n_entries = n_entries;
+    /* The sender's term: top-level "term" (Tally) or $replData.term (mongod); 0 when absent. */
+    bson_iter_t it, md;
+    if (bson_iter_init_find(&it, body, "term") && BSON_ITER_HOLDS_NUMBER(&it))
+        ev.update_position.term = bson_iter_as_int64(&it);
+    else if (bson_iter_init_find(&it, body, "$replData") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+             bson_iter_recurse(&it, &md) && bson_iter_find(&md, "term") && BSON_ITER_HOLDS_NUMBER(&md))
+        ev.update_position.term = bson_iter_as_int64(&md);
+    if (ev.update_position.term < 0)
+        ev.update_position.term = 0;
     return feed_request(n, &ev, reply, e, NULL, NULL);
 }
 
@@ -258,6 +280,8 @@ int repl_node_initiate(struct repl_node *n, const bson_t *config_or_null, bson_t
         return err_set(e, ERR_SHUTDOWN_IN_PROGRESS, "The server is shutting down");
     if (n->st.has_config || n->is_config_persisting)
         return err_set(e, ERR_ALREADY_INITIALIZED, "already initialized");
+    if (n->quorum)
+        return err_set(e, ERR_CONFIGURATION_IN_PROGRESS, "Already initializing replica set");
     bson_t dflt = BSON_INITIALIZER;
     const bson_t *doc = config_or_null;
     if (!doc || bson_empty(doc)) {
@@ -307,11 +331,10 @@ int repl_node_initiate(struct repl_node *n, const bson_t *config_or_null, bson_t
     }
     bson_oid_init(&cfg->settings.replica_set_id, NULL);
     cfg->settings.has_replica_set_id = true;
-    log_info(LOGC_REPL, "REPL: replSetInitiate: set %s with %d member(s) (quorum check skipped)", cfg->set_name,
-             cfg->n_members);
     struct node_request *r = request_new(n, NULL, NULL, cb, arg);
     r->is_sync = false;
-    node_persist_config(n, cfg, true, r->id);
+    /* Digest 6.2: installed (and answered) once every other member was heard. */
+    node_quorum_start(n, cfg, self, r->id);
     return REPL_ASYNC;
 fail:
     repl_config_destroy(cfg);
@@ -320,26 +343,6 @@ fail:
 }
 
 /* ---- replSetReconfig ---- */
-
-/* Digest 6.3 (simplified): the current config is on a majority of voters and
- * the first optime of our term is majority committed. */
-static bool current_config_committed(const struct repl_node *n)
-{
-    const struct repl_state *st = &n->st;
-    int have = 0;
-    for (int i = 0; i < st->config.n_members; i++) {
-        if (st->config.members[i].votes <= 0)
-            continue;
-        const struct repl_peer *p = &st->peers[i];
-        if (i == st->self || (p->is_up && p->config_version == st->config.version &&
-                              p->config_term == st->config.term))
-            have++;
-    }
-    if (have < repl_config_majority_vote_count(&st->config))
-        return false;
-    return optime_is_null(st->first_optime_of_term) ||
-           optime_compare(st->commit_point, st->first_optime_of_term) >= 0;
-}
 
 static void reconfig_free(struct node_reconfig *rc)
 {
@@ -350,19 +353,45 @@ static void reconfig_free(struct node_reconfig *rc)
     free(rc);
 }
 
+/* The automatic reconfig that lets a newly added member vote. Like a user's,
+ * it waits until the current config is committed (it changes one voter). */
+static void newly_added_check(struct repl_node *n)
+{
+    if (!n->st.has_config || !repl_is_writable_primary(&n->st) || n->st.config.version == INT32_MAX)
+        return;
+    int i = repl_newly_added_ready(&n->st);
+    if (i < 0 || !repl_reconfig_is_committed(&n->st, NULL, 0))
+        return;
+    struct repl_config *cfg = xcalloc(1, sizeof *cfg);
+    repl_config_copy(cfg, &n->st.config);
+    repl_config_set_newly_added(cfg, i, false);
+    cfg->version = n->st.config.version + 1;
+    cfg->term = n->st.term;
+    log_info(LOGC_REPL,
+             "REPL: member %s (_id %d) is %s: removing its newlyAdded flag in config version %d, so that it votes",
+             cfg->members[i].host, cfg->members[i].id,
+             repl_member_state_str(i == n->st.self ? n->st.member_state : n->st.peers[i].state), cfg->version);
+    node_persist_config(n, cfg, false, 0);
+}
+
 void node_reconfig_check(struct repl_node *n)
 {
     struct node_reconfig *rc = n->reconfig;
-    if (!rc || n->is_config_persisting || n->is_stopped)
+    if (n->is_config_persisting || n->is_stopped)
         return;
+    if (!rc) {
+        newly_added_check(n);
+        return;
+    }
     struct err e;
+    char why[256];
     err_init(&e);
     if (!repl_is_writable_primary(&n->st)) {
         n->reconfig = NULL;
         err_set(&e, ERR_NOT_WRITABLE_PRIMARY, "replSetReconfig should only be run on a writable PRIMARY");
         node_request_complete(n, rc->request_id, -e.code, &e, NULL);
         reconfig_free(rc);
-    } else if (current_config_committed(n)) {
+    } else if (repl_reconfig_is_committed(&n->st, why, sizeof why)) {
         n->reconfig = NULL;
         rc->cfg->term = n->st.term;
         if (repl_config_compare_version(rc->cfg->term, rc->cfg->version, n->st.config.term,
@@ -380,10 +409,7 @@ void node_reconfig_check(struct repl_node *n)
         }
     } else if (node_now_ms(n) >= rc->deadline_ms) {
         n->reconfig = NULL;
-        err_set(&e, ERR_CONFIGURATION_IN_PROGRESS,
-                "Current config with {version: %d, term: %lld} is not yet committed: it must be installed on a "
-                "majority of voting members first",
-                n->st.config.version, (long long)n->st.config.term);
+        err_set(&e, ERR_CONFIGURATION_IN_PROGRESS, "Cannot run replSetReconfig because %s", why);
         node_request_complete(n, rc->request_id, -e.code, &e, NULL);
         reconfig_free(rc);
     }
@@ -392,6 +418,12 @@ void node_reconfig_check(struct repl_node *n)
 
 int repl_node_reconfig(struct repl_node *n, const bson_t *config, bool is_force, bson_t *reply, struct err *e,
                        repl_reply_cb cb, void *arg)
+{
+    return repl_node_reconfig_within(n, config, is_force, RECONFIG_WAIT_MS, reply, e, cb, arg);
+}
+
+int repl_node_reconfig_within(struct repl_node *n, const bson_t *config, bool is_force, int64_t max_wait_ms,
+                              bson_t *reply, struct err *e, repl_reply_cb cb, void *arg)
 {
     (void)reply;
     if (n->is_stopped)
@@ -417,16 +449,30 @@ int repl_node_reconfig(struct repl_node *n, const bson_t *config, bool is_force,
     }
     if (is_force) {
         /* Digest 6.4: term -1 and a version raised by a large random amount. */
-        int64_t base = cfg->version > n->st.config.version ? cfg->version : n->st.config.version;
-        int64_t v = base + 10000 + (int64_t)(bson_oid_hash(&cfg->settings.replica_set_id) ^
-                                             (uint32_t)node_wall_now_ms()) % 90000;
-        cfg->version = v > INT32_MAX ? INT32_MAX : (int)v;
+        uint32_t random = bson_oid_hash(&cfg->settings.replica_set_id) ^ (uint32_t)node_wall_now_ms();
+        cfg->version = repl_reconfig_force_version(n->st.config.version, cfg->version, random);
         cfg->term = -1;
     } else {
+        /* Digest 6.1: the user raises the version (mongosh: current + 1); the
+         * term the primary stamps alone must not make an old version newer. */
+        if (cfg->version <= n->st.config.version) {
+            rc = err_set(e, ERR_NEW_REPLICA_SET_CONFIGURATION_INCOMPATIBLE,
+                         "New replica set configuration version must be greater than old, but %d is not greater "
+                         "than %d for replica set %s",
+                         cfg->version, n->st.config.version, cfg->set_name);
+            goto fail;
+        }
         cfg->term = n->st.term;
     }
+    /* Flags already set stay (users never see them); the single-voter rule
+     * then counts each new voter as the voter it will become. */
+    if (!is_force)
+        repl_newly_added_carry(&n->st.config, cfg);
     if ((rc = repl_config_check_reconfig(&n->st.config, cfg, is_force, e)) < 0)
         goto fail;
+    if (!is_force && repl_newly_added_mark(&n->st.config, cfg) > 0)
+        log_info(LOGC_REPL, "REPL: replSetReconfig to version %d adds voting member(s) as newlyAdded: they vote "
+                            "once they hold data", cfg->version);
     if (node_pick_self_host(n, cfg) < 0) {
         rc = err_set(e, ERR_NODE_NOT_FOUND,
                      "This node, %s, is not a member of the new configuration with {version: %d, term: %lld}",
@@ -436,15 +482,18 @@ int repl_node_reconfig(struct repl_node *n, const bson_t *config, bool is_force,
     struct node_request *r = request_new(n, NULL, NULL, cb, arg);
     r->is_sync = false;
     if (is_force) {
-        log_warn(LOGC_REPL, "REPL: FORCED reconfig to version %d: majority-committed writes may be lost",
-                 cfg->version);
+        log_warn(LOGC_REPL,
+                 "REPL: FORCED reconfig from {version: %d, term: %lld} to version %d (%d members) while %s: "
+                 "majority-committed writes may be lost; use only to recover a set that lost its majority",
+                 n->st.config.version, (long long)n->st.config.term, cfg->version, cfg->n_members,
+                 repl_member_state_str(n->st.member_state));
         node_persist_config(n, cfg, false, r->id);
         return REPL_ASYNC;
     }
     struct node_reconfig *pending = xcalloc(1, sizeof *pending);
     pending->cfg = cfg;
     pending->request_id = r->id;
-    pending->deadline_ms = node_now_ms(n) + RECONFIG_WAIT_MS;
+    pending->deadline_ms = node_now_ms(n) + (max_wait_ms > 0 ? max_wait_ms : RECONFIG_WAIT_MS);
     n->reconfig = pending;
     node_reconfig_check(n);
     return REPL_ASYNC;

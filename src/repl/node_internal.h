@@ -24,6 +24,7 @@ struct node_request;
 struct node_waiter;
 struct node_reconfig;
 struct node_job;
+struct node_quorum;
 
 #define NODE_TICK_MS 50
 #define NODE_PERIODIC_NOOP_MS 10000
@@ -70,6 +71,8 @@ struct repl_node {
     int64_t next_trim_check_ms;
     int64_t last_write_ms;      /* monotonic ms of the newest local write (periodic no-op) */
     int64_t writable_term;      /* last value handed to oplog_writer_set_writable_term */
+    bool is_reap_in_flight;     /* a session-record reap job is queued (node_sessions.c) */
+    int64_t next_reap_ms;       /* monotonic ms of the next reap; 0 = not scheduled yet */
 
     /* The commit point as other threads see it (node_committed.c). */
     pthread_mutex_t committed_mu;
@@ -81,6 +84,7 @@ struct repl_node {
     struct node_request *requests;
     uint64_t next_request_id;
     struct node_reconfig *reconfig; /* a reconfig waiting for the current config to commit */
+    struct node_quorum *quorum;     /* replSetInitiate's quorum check in flight (node_quorum.c) */
 
     /* Write-concern waiters, ordered by target optime. */
     struct node_waiter *waiters;
@@ -124,6 +128,28 @@ void node_request_complete(struct repl_node *n, uint64_t request_id, int rc, con
                            const bson_t *fields);
 void node_requests_fail_all(struct repl_node *n, int code, const char *msg);
 void node_reconfig_check(struct repl_node *n);
+
+/* node_sessions.c */
+/* Called after every step (loop thread): once per logicalSessionRefreshMillis,
+ * a writable primary queues a job that deletes expired session records. */
+void node_sessions_check(struct repl_node *n);
+
+/* node_quorum.c */
+/* replSetInitiate's quorum check (digest 6.2): heartbeats with checkEmpty to
+ * every other member of cfg (taken); self is this member's index. When all
+ * answered well, persists cfg and answers request_id through node_persist_config;
+ * otherwise fails request_id naming the members and why. No other member:
+ * persists at once. */
+void node_quorum_start(struct repl_node *n, struct repl_config *cfg, int self, uint64_t request_id);
+/* Ends a check in flight without installing its config (the node stops);
+ * its request is answered by the caller (node_requests_fail_all). */
+void node_quorum_cancel(struct repl_node *n);
+/* A member without a config answers a checkEmpty heartbeat itself (the core
+ * only knows it has no config): 1 when it answered (0 with reply fields, or
+ * *rc < 0 with e), 0 when body is an ordinary heartbeat. */
+int node_quorum_answer(struct repl_node *n, const bson_t *body, bson_t *reply, struct err *e, int *rc);
+/* True when a replSetHeartbeat body is a quorum probe (checkEmpty: true). */
+bool node_quorum_is_probe(const bson_t *body);
 
 /* node_wc.c */
 void node_wc_check(struct repl_node *n);

@@ -10,6 +10,7 @@
  * PERSIST_VOTE jobs become durable (and are reported) strictly in order. */
 #include "repl/node_internal.h"
 
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/server.h"
@@ -91,6 +92,7 @@ static int job_run(struct store_txn *t, struct write_job *wj)
     switch (j->kind) {
     case JOB_VOTE: {
         int64_t stored = -1;
+        failpoint_pause(FP_HANG_BEFORE_PERSIST_VOTE);
         rc = oplog_get_term(t, &stored, &j->err);
         if (rc == 0 && j->term > stored)
             rc = oplog_put_term(t, j->term, &j->err);
@@ -111,6 +113,14 @@ static int job_run(struct store_txn *t, struct write_job *wj)
         }
         break;
     case JOB_NOOP:
+        /* Checked here, at append time: the member may have stepped down or
+         * seen a newer term since the job was queued, and an entry of a term
+         * it no longer leads would land in a secondary's oplog. */
+        if (!oplog_writer_leads_term(j->ow, j->term)) {
+            rc = err_set(&j->err, ERR_NOT_WRITABLE_PRIMARY, "no longer primary in term %lld",
+                         (long long)j->term);
+            break;
+        }
         rc = run_noop(j, t, j->term, j->msg);
         break;
     case JOB_COMMIT:
@@ -195,6 +205,11 @@ static void job_done(struct write_job *wj, int commit_rc, const struct err *comm
     case JOB_NOOP:
         n->is_noop_in_flight = false;
         n->last_write_ms = node_now_ms(n);
+        if (j->rc == -ERR_NOT_WRITABLE_PRIMARY) {
+            log_info(LOGC_REPL, "REPL: the %s no-op of term %lld is not written: %s", j->msg, (long long)j->term,
+                     j->err.msg);
+            break;
+        }
         if (j->rc < 0) {
             log_warn(LOGC_REPL, "REPL: cannot write the %s no-op: %s", j->msg, j->err.msg);
             break;
@@ -301,6 +316,8 @@ void node_write_noop(struct repl_node *n, int64_t term, const char *msg, bool is
     snprintf(j->msg, sizeof j->msg, "%s", msg);
     j->is_new_primary = is_new_primary;
     n->is_noop_in_flight = true;
+    if (is_new_primary)
+        oplog_writer_set_leader_term(n->ow, term);
     submit(n, j);
 }
 

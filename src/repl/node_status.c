@@ -8,6 +8,7 @@
 #include "repl/node_internal.h"
 
 #include "net/server.h"
+#include "repl/fetcher.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -134,7 +135,9 @@ int repl_node_append_config(const struct repl_node *n, bson_t *reply, struct err
         return err_set(e, ERR_NOT_YET_INITIALIZED, "no replset config has been received");
     bson_t c;
     BSON_APPEND_DOCUMENT_BEGIN(reply, "config", &c);
-    repl_config_to_bson(&n->st.config, &c);
+    /* mongod hides newlyAdded here: rs.conf() edited and sent back must not
+     * carry it (local.system.replset and heartbeats keep it). */
+    repl_config_to_user_bson(&n->st.config, &c);
     bson_append_document_end(reply, &c);
     return 0;
 }
@@ -155,9 +158,14 @@ void repl_node_append_repl_data(const struct repl_node *n, bson_t *reply)
     bson_append_document_end(reply, &d);
 }
 
+#define TOO_STALE_MSG "too stale to catch up: the sync source no longer holds this member's newest oplog entry; " \
+                      "resync this member"
+
 static const char *self_info_message(const struct repl_node *n)
 {
     const struct repl_state *st = &n->st;
+    if (st->member_state == REPL_RECOVERING && fetcher_is_too_stale(n->fetcher))
+        return TOO_STALE_MSG;
     if (st->member_state != REPL_PRIMARY && st->member_state != REPL_ARBITER && !repl_node_sees_majority(n))
         return READ_ONLY_MSG;
     if (st->member_state == REPL_PRIMARY && !repl_is_writable_primary(st))
@@ -276,11 +284,15 @@ int repl_node_append_status(const struct repl_node *n, bson_t *reply, struct err
     BSON_APPEND_DATE_TIME(reply, "date", node_wall_now_ms());
     BSON_APPEND_INT32(reply, "myState", (int32_t)st->member_state);
     BSON_APPEND_INT64(reply, "term", st->term);
+    /* Digest 8.1: tooStale appears only when true. */
+    if (st->member_state == REPL_RECOVERING && fetcher_is_too_stale(n->fetcher))
+        BSON_APPEND_BOOL(reply, "tooStale", true);
     bool has_sync = st->sync_source >= 0 && st->sync_source < cfg->n_members;
     BSON_APPEND_UTF8(reply, "syncSourceHost", has_sync ? cfg->members[st->sync_source].host : "");
     BSON_APPEND_INT32(reply, "syncSourceId", has_sync ? cfg->members[st->sync_source].id : -1);
     BSON_APPEND_INT64(reply, "heartbeatIntervalMillis", cfg->settings.heartbeat_interval_ms);
     append_counts(cfg, reply);
+    fetcher_append_initial_sync_status(n->fetcher, reply);
     const char *info = self_info_message(n);
     if (info[0])
         BSON_APPEND_UTF8(reply, "infoMessage", info);

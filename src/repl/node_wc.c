@@ -132,6 +132,10 @@ int repl_node_wait_write_concern(struct repl_node *n, const struct write_concern
         write_concern_apply_default(&wc, &n->st.config);
     if (wc.w_kind == WRITE_CONCERN_W_NUMBER && wc.w == 0)
         return 0;
+#ifdef TALLY_MUTATION_ACK_BEFORE_MAJORITY
+    if (wc.w_kind == WRITE_CONCERN_W_MAJORITY) /* deliberately broken build, tests/faults/test_mutant.py */
+        return 0;
+#endif
     bool is_ok = false;
     struct err e;
     err_init(&e);

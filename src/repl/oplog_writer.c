@@ -30,6 +30,7 @@ struct oplog_writer {
     struct optime last_optime;  /* newest entry appended (or observed) */
     int64_t last_wall_ms;
     _Atomic int64_t writable_term; /* loop thread writes, writer thread reads */
+    _Atomic int64_t leader_term;   /* the term we lead, writable or not yet; -1 */
 };
 
 static int64_t wall_now_ms(void)
@@ -69,6 +70,7 @@ int oplog_writer_create(struct store *s, struct oplog_writer **out, struct err *
     w->last_optime = rc == 1 ? last : OPTIME_NULL;
     w->last_wall_ms = wall_ms;
     atomic_init(&w->writable_term, -1);
+    atomic_init(&w->leader_term, -1);
     *out = w;
     return 0;
 }
@@ -80,7 +82,21 @@ void oplog_writer_destroy(struct oplog_writer *w)
 
 void oplog_writer_set_writable_term(struct oplog_writer *w, int64_t term)
 {
+    /* Leader first: a reader that sees the new writable term also sees it. */
+    atomic_store(&w->leader_term, term);
     atomic_store(&w->writable_term, term);
+}
+
+void oplog_writer_set_leader_term(struct oplog_writer *w, int64_t term)
+{
+    atomic_store(&w->leader_term, term);
+}
+
+bool oplog_writer_leads_term(const struct oplog_writer *w, int64_t term)
+{
+    struct oplog_writer *mw = (struct oplog_writer *)w;
+
+    return term >= 0 && (atomic_load(&mw->writable_term) == term || atomic_load(&mw->leader_term) == term);
 }
 
 int64_t oplog_writer_writable_term(const struct oplog_writer *w)

@@ -34,6 +34,15 @@ int oplog_writer_hook(struct store_txn *t, const struct store_change *c, void *a
  * when it is not (then client writes are refused before they run). */
 void oplog_writer_set_writable_term(struct oplog_writer *w, int64_t term);
 int64_t oplog_writer_writable_term(const struct oplog_writer *w);
+/* Loop thread: this member won the election of term and its new-primary
+ * no-op is on its way (not yet writable). Setting the writable term (to -1
+ * on a step-down, or to a term) replaces it. */
+void oplog_writer_set_leader_term(struct oplog_writer *w, int64_t term);
+/* Any thread: true while this member is the primary of term (writable, or
+ * about to write its new-primary no-op). A replication no-op checks it on
+ * the writer thread right before it appends: a member that lost the term
+ * meanwhile must not put an entry of that term into its oplog. */
+bool oplog_writer_leads_term(const struct oplog_writer *w, int64_t term);
 
 /* Writer thread: the optime of the newest entry this writer appended (for the
  * write concern of the job that just ran), and a no-op entry ({op: "n", ns: "",

@@ -117,6 +117,12 @@ int oplog_put_min_valid(struct store_txn *t, struct optime o, struct err *e);
 int oplog_get_truncate_after_point(struct store_txn *t, uint64_t *ts, struct err *e);
 int oplog_put_truncate_after_point(struct store_txn *t, uint64_t ts, struct err *e);
 
+/* Forgets the member's replica-set identity: deletes the term, last vote,
+ * config, commit point, minValid and oplogTruncateAfterPoint records (the
+ * rollback id stays). Used when a restored data directory becomes a
+ * standalone or the seed of a new set (docs/backups.md). */
+int oplog_clear_repl_state(struct store_txn *t, struct err *e);
+
 /* --- catalog support for replicated collections --- */
 
 /* Gives collection c (as read in this transaction) the UUID uuid, so a

@@ -257,6 +257,18 @@ int oplog_put_truncate_after_point(struct store_txn *t, uint64_t ts, struct err 
     return rc;
 }
 
+int oplog_clear_repl_state(struct store_txn *t, struct err *e)
+{
+    static const char *const keys[] = {KEY_TERM, KEY_LAST_VOTE, KEY_CONFIG, KEY_COMMIT_POINT, KEY_MIN_VALID,
+                                       KEY_TRUNCATE_AFTER};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        int rc = rec_del(t, keys[i], e);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int oplog_coll_set_uuid(struct store_txn *t, struct coll_info *c, const uint8_t uuid[16], struct err *e)
 {
     if (!t->is_write)

@@ -10,8 +10,10 @@
  * batch, and every job of it (including those already run) gets the error. */
 #include "storage/writer.h"
 
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "storage/store_unsynced.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +38,9 @@ struct writer {
     struct batch *done_head; /* guarded by mu */
     struct batch *done_tail;
     bool is_stopping; /* guarded by mu */
+    int n_pause;      /* guarded by mu: writer_pause calls not yet resumed */
+    bool is_paused;   /* guarded by mu: the thread waits between batches */
+    pthread_cond_t pause_cv;
     _Atomic uint64_t n_commits;
 };
 
@@ -61,11 +66,29 @@ static void writer_run_batch(struct writer *w, struct batch *b)
             return;
         }
     }
+    failpoint_pause(FP_WRITER_BEFORE_COMMIT);
+    store_unsynced_before_commit(w->s);
     b->rc = store_txn_commit(t, &b->err);
     if (b->rc < 0)
         log_error(LOGC_STORAGE, "write batch commit failed: %s", b->err.msg);
     else
         atomic_fetch_add(&w->n_commits, 1);
+    failpoint_pause(FP_WRITER_AFTER_COMMIT_BEFORE_ACK);
+}
+
+/* Called with mu held before each batch: while a pause is requested the
+ * thread sits between transactions (none open), which is what
+ * writer_pause's caller relies on. */
+static void writer_wait_unpaused(struct writer *w)
+{
+    while (w->n_pause > 0) {
+        if (!w->is_paused) {
+            w->is_paused = true;
+            pthread_cond_broadcast(&w->pause_cv);
+        }
+        pthread_cond_wait(&w->cv, &w->mu);
+    }
+    w->is_paused = false;
 }
 
 /* One lock round per batch: publishing the finished batch and taking the
@@ -78,10 +101,16 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->queue_head == NULL && !w->is_stopping)
+        while (w->queue_head == NULL && !w->is_stopping) {
+            /* Idle is between transactions: a pause is acknowledged at once. */
+            w->is_paused = w->n_pause > 0;
+            if (w->is_paused)
+                pthread_cond_broadcast(&w->pause_cv);
             pthread_cond_wait(&w->cv, &w->mu);
+        }
         if (w->queue_head == NULL)
             break;
+        writer_wait_unpaused(w);
         jobs = w->queue_head;
         w->queue_head = w->queue_tail = NULL;
         pthread_mutex_unlock(&w->mu);
@@ -98,6 +127,8 @@ static void *writer_main(void *arg)
                 w->done_head = b;
             w->done_tail = b;
             /* Jobs that queued during this commit form the next batch. */
+            if (w->queue_head != NULL)
+                writer_wait_unpaused(w);
             jobs = w->queue_head;
             w->queue_head = w->queue_tail = NULL;
             pthread_mutex_unlock(&w->mu);
@@ -142,6 +173,7 @@ static void writer_on_close(uv_handle_t *h)
     struct writer *w = h->data;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->pause_cv);
     free(w);
 }
 
@@ -153,10 +185,12 @@ int writer_start(struct store *s, uv_loop_t *loop, struct writer **out, struct e
     atomic_init(&w->n_commits, 0);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->pause_cv, NULL);
     int rc = uv_async_init(loop, &w->async, writer_on_async);
     if (rc != 0) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
+        pthread_cond_destroy(&w->pause_cv);
         free(w);
         return err_set(e, ERR_INTERNAL_ERROR, "cannot create writer wake-up handle: %s", uv_strerror(rc));
     }
@@ -189,11 +223,32 @@ uint64_t writer_n_commits(const struct writer *w)
     return atomic_load(&((struct writer *)w)->n_commits);
 }
 
+void writer_pause(struct writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->n_pause++;
+    /* Wake an idle thread so it acknowledges; a busy one does at the end of its batch. */
+    pthread_cond_broadcast(&w->cv);
+    while (!w->is_paused && !w->is_stopping)
+        pthread_cond_wait(&w->pause_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void writer_resume(struct writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->n_pause > 0)
+        w->n_pause--;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 void writer_stop(struct writer *w)
 {
     pthread_mutex_lock(&w->mu);
     w->is_stopping = true;
     pthread_cond_signal(&w->cv);
+    pthread_cond_broadcast(&w->pause_cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     writer_deliver(w);

@@ -40,6 +40,14 @@ int writer_start(struct store *s, uv_loop_t *loop, struct writer **out, struct e
 void writer_submit(struct writer *w, struct write_job *job);
 /* Commits finished since start (for serverStatus). */
 uint64_t writer_n_commits(const struct writer *w);
+/* Holds the writer thread between two transactions: returns once no write
+ * transaction is open and none will begin until writer_resume, so every
+ * read transaction begun meanwhile sees the same, newest committed state
+ * (storage/snapshot.c uses this to name a copy's exact optime). Jobs keep
+ * queueing. Any thread except the writer's; keep the pause short. Pauses
+ * nest (counted). */
+void writer_pause(struct writer *w);
+void writer_resume(struct writer *w);
 /* Runs the queued jobs, stops and joins the thread, closes its async handle;
  * must be called from the loop thread while the loop still runs (the done
  * callbacks of the last batch run before it returns). */

@@ -115,6 +115,7 @@ static enum wire_status decode_op_msg(const uint8_t *msg, size_t len, struct cmd
         return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG too short"), WIRE_CLOSE;
     flags = (uint32_t)wire_get_i32(msg + 16);
     req->is_more_to_come = (flags & WIRE_MSG_MORE_TO_COME) != 0;
+    req->is_exhaust_allowed = (flags & WIRE_MSG_EXHAUST_ALLOWED) != 0;
     if (flags & WIRE_MSG_CHECKSUM_PRESENT) {
         if (len < 25)
             return err_set(e, ERR_PROTOCOL_ERROR, "OP_MSG too short for its checksum"), WIRE_CLOSE;
@@ -286,6 +287,7 @@ enum wire_status wire_decode(const uint8_t *msg, size_t len, struct cmd_request 
 
     req->is_op_query = false;
     req->is_more_to_come = false;
+    req->is_exhaust_allowed = false;
     req->is_secondary_ok = false;
     req->name = NULL;
     req->db = NULL;
@@ -307,40 +309,45 @@ enum wire_status wire_decode(const uint8_t *msg, size_t len, struct cmd_request 
     }
 }
 
-static uint8_t *frame(size_t body_len, int32_t response_to, int32_t opcode, size_t *len_out)
+static uint8_t *frame(size_t body_len, int32_t response_to, int32_t opcode, size_t *len_out, int32_t *id_out)
 {
     size_t total = WIRE_HEADER_LEN + body_len;
     uint8_t *buf = xmalloc(total);
+    int32_t id = (int32_t)atomic_fetch_add(&next_reply_id, 1);
 
     wire_put_i32(buf, (int32_t)total);
-    wire_put_i32(buf + 4, (int32_t)atomic_fetch_add(&next_reply_id, 1));
+    wire_put_i32(buf + 4, id);
     wire_put_i32(buf + 8, response_to);
     wire_put_i32(buf + 12, opcode);
     *len_out = total;
+    if (id_out)
+        *id_out = id;
     return buf;
 }
 
-static void encode_doc(bool is_op_query, int32_t response_to, int32_t reply_flags, const bson_t *doc,
-                       uint8_t **out, size_t *len_out)
+/* reply_flags: OP_REPLY responseFlags; msg_flags: OP_MSG flagBits. */
+static void encode_doc(bool is_op_query, int32_t response_to, int32_t reply_flags, uint32_t msg_flags,
+                       const bson_t *doc, uint8_t **out, size_t *len_out, int32_t *id_out)
 {
     uint8_t *buf;
 
     if (is_op_query) {
-        buf = frame(20 + doc->len, response_to, WIRE_OP_REPLY, len_out);
+        buf = frame(20 + doc->len, response_to, WIRE_OP_REPLY, len_out, id_out);
         wire_put_i32(buf + 16, reply_flags);
         memset(buf + 20, 0, 12); /* cursorID 0, startingFrom 0 */
         wire_put_i32(buf + 32, 1);  /* numberReturned */
         memcpy(buf + 36, bson_get_data(doc), doc->len);
     } else {
-        buf = frame(5 + doc->len, response_to, WIRE_OP_MSG, len_out);
-        wire_put_i32(buf + 16, 0);
+        buf = frame(5 + doc->len, response_to, WIRE_OP_MSG, len_out, id_out);
+        wire_put_i32(buf + 16, (int32_t)msg_flags);
         buf[20] = 0;
         memcpy(buf + 21, bson_get_data(doc), doc->len);
     }
     *out = buf;
 }
 
-void wire_encode_reply(const struct cmd_request *req, const bson_t *reply, uint8_t **out, size_t *len_out)
+static void encode_reply(const struct cmd_request *req, const bson_t *reply, uint32_t msg_flags, uint8_t **out,
+                         size_t *len_out, int32_t *id_out)
 {
     if (reply->len > WIRE_MAX_COMMAND_BYTES) {
         struct err e;
@@ -349,12 +356,25 @@ void wire_encode_reply(const struct cmd_request *req, const bson_t *reply, uint8
         err_set(&e, ERR_BSON_OBJECT_TOO_LARGE, "BSONObj size: %u (0x%x) is invalid. Size must be between 0 and "
                 "16793600(16MB)", reply->len, reply->len);
         err_append_reply(&e, &err_reply);
-        encode_doc(req->is_op_query, req->request_id, WIRE_REPLY_AWAIT_CAPABLE, &err_reply, out, len_out);
+        /* An error ends a stream: never moreToCome on ok: 0. */
+        encode_doc(req->is_op_query, req->request_id, WIRE_REPLY_AWAIT_CAPABLE, 0, &err_reply, out, len_out,
+                   id_out);
         bson_destroy(&err_reply);
         err_clear(&e);
         return;
     }
-    encode_doc(req->is_op_query, req->request_id, WIRE_REPLY_AWAIT_CAPABLE, reply, out, len_out);
+    encode_doc(req->is_op_query, req->request_id, WIRE_REPLY_AWAIT_CAPABLE, msg_flags, reply, out, len_out, id_out);
+}
+
+void wire_encode_reply(const struct cmd_request *req, const bson_t *reply, uint8_t **out, size_t *len_out)
+{
+    encode_reply(req, reply, 0, out, len_out, NULL);
+}
+
+void wire_encode_streamed_reply(const struct cmd_request *req, const bson_t *reply, uint8_t **out, size_t *len_out,
+                                int32_t *request_id_out)
+{
+    encode_reply(req, reply, req->is_op_query ? 0 : WIRE_MSG_MORE_TO_COME, out, len_out, request_id_out);
 }
 
 void wire_encode_query_failure(int32_t response_to, const struct err *e, uint8_t **out, size_t *len_out)
@@ -363,6 +383,6 @@ void wire_encode_query_failure(int32_t response_to, const struct err *e, uint8_t
 
     bson_append_utf8(&doc, "$err", 4, e->msg, -1);
     bson_append_int32(&doc, "code", 4, e->code);
-    encode_doc(true, response_to, WIRE_REPLY_QUERY_FAILURE | WIRE_REPLY_AWAIT_CAPABLE, &doc, out, len_out);
+    encode_doc(true, response_to, WIRE_REPLY_QUERY_FAILURE | WIRE_REPLY_AWAIT_CAPABLE, 0, &doc, out, len_out, NULL);
     bson_destroy(&doc);
 }

@@ -5,8 +5,9 @@
  * wire_decode. The decoder never trusts a length: every section and embedded
  * document must fit exactly, nesting is bounded, and the result is an owned
  * command request (cmd.h) or a verdict saying how to answer the peer.
- * Replies are OP_MSG (flags 0, one kind-0 section, no checksum) for OP_MSG
- * requests and OP_REPLY (responseFlags 8) for OP_QUERY ones. No I/O here. */
+ * Replies are OP_MSG (flags 0, or moreToCome within a hello exhaust stream;
+ * one kind-0 section, no checksum) for OP_MSG requests and OP_REPLY
+ * (responseFlags 8) for OP_QUERY ones. No I/O here. */
 #ifndef TALLY_WIRE_H
 #define TALLY_WIRE_H
 
@@ -73,6 +74,12 @@ void wire_request_clear(struct cmd_request *req);
  * than WIRE_MAX_COMMAND_BYTES is replaced by a BSONObjectTooLarge error.
  * *out is owned (free()), *len_out its size. */
 void wire_encode_reply(const struct cmd_request *req, const bson_t *reply, uint8_t **out, size_t *len_out);
+/* Same, as one reply of an exhaust stream: OP_MSG with moreToCome set (the
+ * client sends nothing more and reads the next reply, whose responseTo is
+ * *request_id_out, this message's requestID). An oversized reply becomes the
+ * error without moreToCome. OP_REPLY (OP_QUERY requests) never streams. */
+void wire_encode_streamed_reply(const struct cmd_request *req, const bson_t *reply, uint8_t **out, size_t *len_out,
+                                int32_t *request_id_out);
 /* OP_REPLY with the QueryFailure flag and {$err: e->msg, code: e->code}. */
 void wire_encode_query_failure(int32_t response_to, const struct err *e, uint8_t **out, size_t *len_out);
 

@@ -2,10 +2,11 @@
 # run.sh - the client compatibility suite: starts one tallyd ($TALLYD, default
 # bin/tallyd) on an ephemeral 127.0.0.1 port with a temp dbpath, runs the
 # Node.js driver tests and the mongosh tests (node --test), then the
-# replica-set tests (replset.test.mjs, which start their own three members), builds and runs
-# the libmongoc smoke program, stops the server with SIGTERM (exit code must
-# be 0), and prints "compat: N passed, N failed". Exit status is non-zero on
-# any failure; the server log is printed when something failed.
+# replica-set tests (replset.test.mjs and hello_streaming.test.mjs, each
+# starting its own three members), builds and runs the libmongoc smoke
+# program, stops the server with SIGTERM (exit code must be 0), and prints
+# "compat: N passed, N failed". Exit status is non-zero on any failure; the
+# server log is printed when something failed.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
@@ -73,9 +74,9 @@ fi
 PASSED=$((PASSED + n))
 FAILED=$((FAILED + f))
 
-# 1b. Replica-set tests: replset.test.mjs starts its own three members.
+# 1b. Replica-set tests: replset.test.mjs and hello_streaming.test.mjs start their own members.
 env -u TALLY_URI TALLYD="$TALLYD" node --test --test-reporter=tap --test-concurrency=1 \
-    tests/compat/replset.test.mjs >"$WORK/replset.tap" 2>&1
+    tests/compat/replset.test.mjs tests/compat/hello_streaming.test.mjs >"$WORK/replset.tap" 2>&1
 cat "$WORK/replset.tap"
 n=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/replset.tap" | tail -1)
 f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/replset.tap" | tail -1)

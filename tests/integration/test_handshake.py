@@ -30,7 +30,10 @@ def check_standalone_hello(doc, primary_key):
     assert "setName" not in doc
     assert "msg" not in doc
     assert "isreplicaset" not in doc
-    assert "topologyVersion" not in doc
+    # Streaming monitoring: {processId: ObjectId, counter: Int64} (test_hello_streaming.py has the rest).
+    assert set(doc["topologyVersion"]) == {"processId", "counter"}
+    assert isinstance(doc["topologyVersion"]["processId"], ObjectId)
+    assert isinstance(doc["topologyVersion"]["counter"], Int64)
 
 
 def test_hello_over_op_msg_has_exact_types(server):

@@ -745,6 +745,37 @@ TEST(replaying_the_oplog_into_an_empty_store_reproduces_the_data)
     fixture_close(&f);
 }
 
+TEST(a_member_leads_a_term_only_until_it_steps_down_or_a_newer_term_begins)
+{
+    struct fixture f;
+    CHECK(fixture_open(&f, "lead"));
+    oplog_writer_set_writable_term(f.w, -1); /* the fixture opens as the writable primary of term 1 */
+    CHECK(!oplog_writer_leads_term(f.w, 1));
+    CHECK(!oplog_writer_leads_term(f.w, 3));
+    CHECK(!oplog_writer_leads_term(f.w, -1));
+    /* Won term 3: the new-primary no-op may be written, client writes not yet. */
+    oplog_writer_set_leader_term(f.w, 3);
+    CHECK(oplog_writer_leads_term(f.w, 3));
+    CHECK_EQ_INT(oplog_writer_writable_term(f.w), -1);
+    CHECK(!oplog_writer_leads_term(f.w, 2));
+    /* Stepped down before the no-op job ran: nothing of term 3 may be appended. */
+    oplog_writer_set_writable_term(f.w, -1);
+    CHECK(!oplog_writer_leads_term(f.w, 3));
+    /* Writable in term 4: periodic no-ops of term 4 only. */
+    oplog_writer_set_leader_term(f.w, 4);
+    oplog_writer_set_writable_term(f.w, 4);
+    CHECK(oplog_writer_leads_term(f.w, 4));
+    CHECK(!oplog_writer_leads_term(f.w, 3));
+    /* Elected again in term 6 without a step-down seen in between. */
+    oplog_writer_set_leader_term(f.w, 6);
+    CHECK(oplog_writer_leads_term(f.w, 6));
+    CHECK(!oplog_writer_leads_term(f.w, 5));
+    oplog_writer_set_writable_term(f.w, -1);
+    CHECK(!oplog_writer_leads_term(f.w, 6));
+    CHECK(!oplog_writer_leads_term(f.w, 4));
+    fixture_close(&f);
+}
+
 int main(void)
 {
     RUN(insert_update_delete_each_write_their_entry_and_undo_record);
@@ -760,5 +791,6 @@ int main(void)
     RUN(a_disabled_hook_writes_no_entries_and_is_per_transaction);
     RUN(noop_entries_carry_the_message_and_the_given_term);
     RUN(replaying_the_oplog_into_an_empty_store_reproduces_the_data);
+    RUN(a_member_leads_a_term_only_until_it_steps_down_or_a_newer_term_begins);
     return test_report();
 }

@@ -339,6 +339,192 @@ TEST(retriedStmtIds_leave_out_failed_statements_and_stop_at_an_ordered_failure)
     err_clear(&e);
 }
 
+/* A session whose lsid.id is 16 copies of byte b. */
+static struct retryable_write session_rw(uint8_t b, int64_t txn)
+{
+    struct retryable_write rw = active_rw(txn);
+    memset(rw.session_id, b, sizeof rw.session_id);
+    return rw;
+}
+
+/* The txnNum of session b's record, -1 when it has none. */
+static int64_t txn_of(struct store *s, uint8_t b)
+{
+    struct store_txn *t = rtxn(s);
+    struct retryable_write rw = session_rw(b, 0);
+    struct cmd_request *r = req_new("{\"insert\": \"c\", \"documents\": [{}]}");
+    bson_t reply = BSON_INITIALIZER;
+    bool is_replayed = false;
+    struct err e;
+    int64_t txn = -1;
+
+    err_init(&e);
+    /* txnNumber 0 is older than any recorded one: TransactionTooOld names it. */
+    rw.txn_number = 0;
+    if (retryable_lookup(t, &rw, r, &reply, &is_replayed, &e) == -ERR_TRANSACTION_TOO_OLD) {
+        const char *p = strstr(e.msg, "newer retryable write with txnNumber ");
+        if (p)
+            txn = strtoll(p + strlen("newer retryable write with txnNumber "), NULL, 10);
+    } else if (is_replayed) {
+        txn = 0;
+    }
+    store_txn_end(t);
+    bson_destroy(&reply);
+    req_free(r);
+    err_clear(&e);
+    return txn;
+}
+
+TEST(reaping_removes_only_records_whose_last_write_is_before_the_cutoff)
+{
+    struct store *s = open_ok();
+    struct store_txn *t = wtxn(s);
+    bson_t *result = J("{\"n\": 1}");
+    int64_t n_removed = -1;
+    bool has_more = true;
+    struct err e;
+
+    err_init(&e);
+    for (uint8_t b = 1; b <= 4; b++) {
+        struct retryable_write rw = session_rw(b, 10 + b);
+        /* sessions 1 and 2 last wrote at 1000 and 1999, 3 at 2000, 4 at 5000 */
+        int64_t when = b == 1 ? 1000 : b == 2 ? 1999 : b == 3 ? 2000 : 5000;
+        CHECK_EQ_INT(retryable_record(t, &rw, result, OPTIME_NULL, when, &e), 0);
+    }
+    CHECK_EQ_INT(commit(t), 0);
+
+    t = wtxn(s);
+    CHECK_EQ_INT(retryable_reap(t, 2000, 100, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 2);
+    CHECK(!has_more);
+    CHECK_EQ_INT(commit(t), 0);
+    CHECK_EQ_INT(txn_of(s, 1), -1);
+    CHECK_EQ_INT(txn_of(s, 2), -1);
+    CHECK_EQ_INT(txn_of(s, 3), 13);
+    CHECK_EQ_INT(txn_of(s, 4), 14);
+
+    /* Nothing left to expire at the same cutoff: a second reap is a no-op. */
+    t = wtxn(s);
+    CHECK_EQ_INT(retryable_reap(t, 2000, 100, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 0);
+    CHECK_EQ_INT(commit(t), 0);
+    store_close(s);
+    bson_destroy(result);
+    err_clear(&e);
+}
+
+TEST(an_expired_sessions_retry_runs_as_a_new_write)
+{
+    struct store *s = open_ok();
+    struct store_txn *t = wtxn(s);
+    struct retryable_write rw = session_rw(7, 3);
+    struct cmd_request *r = req_new("{\"insert\": \"c\", \"documents\": [{}]}");
+    bson_t *result = J("{\"n\": 1}");
+    bson_t reply = BSON_INITIALIZER;
+    bool is_replayed = false, has_more;
+    int64_t n_removed;
+    struct err e;
+
+    err_init(&e);
+    CHECK_EQ_INT(retryable_record(t, &rw, result, OPTIME_NULL, 100, &e), 0);
+    CHECK_EQ_INT(retryable_lookup(t, &rw, r, &reply, &is_replayed, &e), 0);
+    CHECK(is_replayed);
+    CHECK_EQ_INT(retryable_reap(t, 101, 10, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 1);
+    bson_reinit(&reply);
+    CHECK_EQ_INT(retryable_lookup(t, &rw, r, &reply, &is_replayed, &e), 0);
+    CHECK(!is_replayed);
+    CHECK(bson_empty(&reply));
+    /* An older txnNumber is no longer known to be too old either. */
+    rw.txn_number = 1;
+    CHECK_EQ_INT(retryable_lookup(t, &rw, r, &reply, &is_replayed, &e), 0);
+    CHECK(!is_replayed);
+    store_txn_end(t);
+    store_close(s);
+    bson_destroy(&reply);
+    bson_destroy(result);
+    req_free(r);
+    err_clear(&e);
+}
+
+TEST(reaping_stops_at_the_batch_limit_and_says_more_remain)
+{
+    struct store *s = open_ok();
+    struct store_txn *t = wtxn(s);
+    bson_t *result = J("{\"n\": 1}");
+    int64_t n_removed = 0;
+    bool has_more = false;
+    struct err e;
+
+    err_init(&e);
+    for (uint8_t b = 1; b <= 5; b++) {
+        struct retryable_write rw = session_rw(b, 1);
+        CHECK_EQ_INT(retryable_record(t, &rw, result, OPTIME_NULL, 10, &e), 0);
+    }
+    CHECK_EQ_INT(retryable_reap(t, 50, 3, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 3);
+    CHECK(has_more);
+    CHECK_EQ_INT(retryable_reap(t, 50, 3, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 2);
+    CHECK(!has_more);
+    struct coll_info *c = find_coll(t, "config", "transactions");
+    CHECK(c != NULL);
+    if (c)
+        CHECK_EQ_INT(n_docs(t, c), 0);
+    coll_info_destroy(c);
+    store_txn_end(t);
+    store_close(s);
+    bson_destroy(result);
+    err_clear(&e);
+}
+
+TEST(reaping_without_a_transactions_collection_or_with_a_bad_batch_size)
+{
+    struct store *s = open_ok();
+    struct store_txn *t = wtxn(s);
+    int64_t n_removed = -1;
+    bool has_more = true;
+    struct err e;
+
+    err_init(&e);
+    CHECK_EQ_INT(retryable_reap(t, INT64_MAX, 10, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 0);
+    CHECK(!has_more);
+    CHECK(find_coll(t, "config", "transactions") == NULL);
+    CHECK_EQ_INT(retryable_reap(t, 0, 0, &n_removed, &has_more, &e), -ERR_BAD_VALUE);
+    store_txn_end(t);
+    store_close(s);
+    err_clear(&e);
+}
+
+TEST(a_record_without_a_last_write_date_cannot_be_dated_and_expires)
+{
+    struct store *s = open_ok();
+    struct store_txn *t = wtxn(s);
+    struct coll_info *c = create_coll(t, "config", "transactions", NULL);
+    int64_t n_removed = 0;
+    bool has_more;
+    struct err e;
+
+    err_init(&e);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_EQ_INT(insert_json(t, c, "{\"_id\": 1, \"txnNum\": 1}", &e), 0);
+        CHECK_EQ_INT(insert_json(t, c, "{\"_id\": 2, \"lastWriteDate\": \"yesterday\"}", &e), 0);
+        CHECK_EQ_INT(insert_json(t, c, "{\"_id\": 3, \"lastWriteDate\": {\"$date\": 900}}", &e), 0);
+    }
+    coll_info_destroy(c);
+    CHECK_EQ_INT(retryable_reap(t, 500, 10, &n_removed, &has_more, &e), 0);
+    CHECK_EQ_INT(n_removed, 2);
+    c = find_coll(t, "config", "transactions");
+    if (c)
+        CHECK_EQ_INT(n_docs(t, c), 1);
+    coll_info_destroy(c);
+    store_txn_end(t);
+    store_close(s);
+    err_clear(&e);
+}
+
 int main(void)
 {
     RUN(commands_without_txnNumber_are_not_retryable_writes);
@@ -350,5 +536,10 @@ int main(void)
     RUN(a_recorded_txnNumber_replays_its_result_and_an_older_one_is_too_old);
     RUN(the_record_has_the_session_uuid_as_id_and_a_newer_txnNumber_replaces_it);
     RUN(retriedStmtIds_leave_out_failed_statements_and_stop_at_an_ordered_failure);
+    RUN(reaping_removes_only_records_whose_last_write_is_before_the_cutoff);
+    RUN(an_expired_sessions_retry_runs_as_a_new_write);
+    RUN(reaping_stops_at_the_batch_limit_and_says_more_remain);
+    RUN(reaping_without_a_transactions_collection_or_with_a_bad_batch_size);
+    RUN(a_record_without_a_last_write_date_cannot_be_dated_and_expires);
     return test_report();
 }
