@@ -157,7 +157,7 @@ soak-sim: build/sim/tally-sim
 # (seed from $FAULT_SEED, else the commit). `make soak` runs hundreds.
 .PHONY: faults soak
 FAULT_RUNS ?= 8
-FAULT_SECONDS ?= 45
+FAULT_SECONDS ?= 30
 SOAK_RUNS ?= 300
 SOAK_SECONDS ?= 120
 faults: bin/tallyd

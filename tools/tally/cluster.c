@@ -6,9 +6,12 @@
  * `up` either ends with a set that has a writable primary and prints its
  * connection string on stdout, or stops every member it started, says which
  * step failed (with the members' log tails) and exits 1: a failed `up` leaves
- * no process behind. It refuses to touch a folder whose members still run or
+ * no process behind. When redis-server is installed, `up` also starts the
+ * backup catalog's Redis (DIR/redis, DIR/redis.pid, DIR/redis.url) and
+ * `down` stops it. It refuses to touch a folder whose members still run or
  * ports that are taken. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,7 +87,7 @@ static int mkdir_p(const char *path)
 
 /* --tallyd, else $TALLYD, else tallyd next to this binary, else PATH. The
  * result is absolute because members run with their own folder as cwd. */
-static bool find_tallyd(const char *given, char *out, size_t out_len)
+bool tally_find_tallyd(const char *given, char *out, size_t out_len)
 {
     const char *cand = given ? given : getenv("TALLYD");
     char buf[PATH_MAX];
@@ -385,10 +389,141 @@ static bool refuse_if_running(const char *dir)
     return false;
 }
 
+/* The catalog's Redis (backup metadata staging, docs/backups.md): started
+ * by `up` when redis-server is installed, as a daemon with its data in
+ * DIR/redis and its pid in DIR/redis.pid, on base port + 100 or else any free
+ * port; DIR/redis.url holds its URL. Optional: a failure is a warning. */
+static bool find_in_path(const char *name, char *out, size_t out_len)
+{
+    const char *path = getenv("PATH");
+    while (path != NULL && *path != '\0') {
+        size_t len = strcspn(path, ":");
+        snprintf(out, out_len, "%.*s/%s", (int)len, path, name);
+        if (len > 0 && access(out, X_OK) == 0) {
+            return true;
+        }
+        path += len + (path[len] == ':' ? 1 : 0);
+    }
+    return false;
+}
+
+static int any_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+static bool port_answers(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool is_up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    return is_up;
+}
+
+static pid_t read_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    long pid = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &pid) != 1) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    return pid > 0 && member_pid_alive((pid_t)pid) ? (pid_t)pid : 0;
+}
+
+static void start_catalog_redis(const char *dir, int base_port)
+{
+    char server[PATH_MAX];
+    if (!find_in_path("redis-server", server, sizeof server)) {
+        fprintf(stderr, "tally: redis-server is not installed: backup events will be spooled on disk\n");
+        return;
+    }
+    char data[PATH_MAX + 16], pidfile[PATH_MAX + 16], urlfile[PATH_MAX + 16], port_str[16];
+    snprintf(data, sizeof data, "%s/redis", dir);
+    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
+    snprintf(urlfile, sizeof urlfile, "%s/redis.url", dir);
+    int port = base_port + 100 <= 65535 && port_is_free(base_port + 100) ? base_port + 100 : any_free_port();
+    if (port <= 0 || mkdir_p(data) != 0) {
+        fprintf(stderr, "tally: cannot prepare the catalog Redis in %s; backup events will be spooled\n", data);
+        return;
+    }
+    snprintf(port_str, sizeof port_str, "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
+            dup2(null_fd, 1);
+        }
+        execl(server, "redis-server", "--port", port_str, "--bind", "127.0.0.1", "--dir", data,
+              "--daemonize", "yes", "--pidfile", pidfile, "--logfile", "redis.log", "--save", "",
+              "--appendonly", "yes", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "tally: redis-server did not start (see %s/redis.log); backup events will be spooled\n",
+                data);
+        return;
+    }
+    long deadline = now_ms() + 10000;
+    while (!port_answers(port) && now_ms() < deadline) {
+        member_sleep_ms(POLL_MS);
+    }
+    FILE *f = fopen(urlfile, "we");
+    if (f != NULL) {
+        fprintf(f, "redis://127.0.0.1:%d/0\n", port);
+        fclose(f);
+    }
+    fprintf(stderr, "tally: catalog Redis on redis://127.0.0.1:%d/0 (data in %s); backups use it with --redis "
+            "or TALLY_REDIS_URL\n", port, data);
+}
+
+static void stop_catalog_redis(const char *dir)
+{
+    char pidfile[PATH_MAX + 16];
+    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
+    pid_t pid = read_pid_file(pidfile);
+    if (pid <= 0) {
+        return;
+    }
+    kill(pid, SIGTERM);
+    long deadline = now_ms() + STOP_TIMEOUT_MS;
+    while (member_pid_alive(pid) && now_ms() < deadline) {
+        member_sleep_ms(POLL_MS);
+    }
+    if (member_pid_alive(pid)) {
+        kill(pid, SIGKILL);
+        printf("catalog Redis (pid %d) did not stop within %d s of SIGTERM; killed it\n", (int)pid,
+               STOP_TIMEOUT_MS / 1000);
+    } else {
+        printf("stopped the catalog Redis (pid %d)\n", (int)pid);
+    }
+    unlink(pidfile);
+}
+
 int tally_cluster_up(const struct tally_opts *o)
 {
     char tallyd[PATH_MAX + 128];
-    if (!find_tallyd(o->tallyd, tallyd, sizeof tallyd)) {
+    if (!tally_find_tallyd(o->tallyd, tallyd, sizeof tallyd)) {
         fprintf(stderr, "tally: %s\n", tallyd);
         return 1;
     }
@@ -436,6 +571,7 @@ int tally_cluster_up(const struct tally_opts *o)
         stop_started(&c);
         return 1;
     }
+    start_catalog_redis(dir, o->base_port);
     fprintf(stderr, "tally: %s is up; primary %s; data and logs in %s; stop it with `tally cluster down%s%s`\n",
             c.set_name, c.m[primary].host, dir, strcmp(o->dir, "./.tally/cluster") ? " --dir " : "",
             strcmp(o->dir, "./.tally/cluster") ? o->dir : "");
@@ -467,6 +603,7 @@ int tally_cluster_down(const struct tally_opts *o)
             member_init(&c.m[i], dir, name, 0, false);
         }
     }
+    stop_catalog_redis(dir);
     int n_running = 0;
     for (int i = 0; i < c.n_members; i++) {
         struct member *m = &c.m[i];

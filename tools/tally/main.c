@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "tally.h"
 
 static const char USAGE[] =
@@ -22,6 +23,16 @@ static const char USAGE[] =
     "  cluster down    stop the cluster's members (SIGTERM) and wait for them\n"
     "  status          one line per member: state, health, optime and lag, sync source,\n"
     "                  priority, votes, flags; exit code 0 only when a primary exists\n"
+    "  backup full|diff|incr --uri URI --to DEST [--redis URL] [--host H:P | --from-primary]\n"
+    "                  take a backup (full snapshot, or the oplog since the last full\n"
+    "                  (diff) or the last backup (incr)); see docs/backups.md\n"
+    "  backup verify --from DEST [--backup ID]\n"
+    "                  restore into a scratch folder and check it against the manifest\n"
+    "  restore --from DEST --dbpath DIR [--until TIME|SECS:INC] [--backup ID]\n"
+    "                  rebuild a data directory from the backups up to a point in time\n"
+    "  resync --host HOST:PORT [--no-wait] [--timeout SECS]\n"
+    "                  make a (too stale) member copy a fresh snapshot of its sync source\n"
+    "                  and wait until it is SECONDARY again\n"
     "  help            this text\n"
     "\n"
     "options:\n"
@@ -197,6 +208,16 @@ int main(int argc, char **argv)
         strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    /* Backups and restores parse their own options (backup_cli.c). */
+    if (strcmp(argv[1], "backup") == 0) {
+        return backup_cli(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "restore") == 0) {
+        return restore_cli(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "resync") == 0) {
+        return resync_cli(argc - 2, argv + 2);
     }
     enum cmd_kind kind;
     int first;

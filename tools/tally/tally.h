@@ -53,6 +53,9 @@ void client_quiet_logs(void);
 /* cluster.c */
 int tally_cluster_up(const struct tally_opts *opts);
 int tally_cluster_down(const struct tally_opts *opts);
+/* The server binary: given, else $TALLYD, else tallyd next to this tool, else
+ * PATH; an absolute path in out, or false with the reason in out. */
+bool tally_find_tallyd(const char *given, char *out, size_t out_len);
 
 /* The member list a cluster folder recorded at `up` ("127.0.0.1:P" each);
  * returns the count (0 when the folder holds no cluster). */
@@ -60,5 +63,8 @@ int tally_cluster_hosts(const char *dir, char hosts[][64], int max_hosts);
 
 /* status.c */
 int tally_status(const struct tally_opts *opts);
+
+/* resync.c: `tally resync` (parses its own options) */
+int resync_cli(int argc, char **argv);
 
 #endif
