@@ -25,7 +25,7 @@ check wire "core wire cmd"
 check net "core net wire cmd storage repl"
 check cmd "core net wire cmd query storage repl"
 # The replication protocol core is pure (no I/O); only its glue reaches further.
-repl_glue="src/repl/node*.[ch] src/repl/fetcher*.[ch] src/repl/applier.c src/repl/rollback.c src/repl/oplog_writer.[ch] src/repl/oplog_apply.c src/repl/oplog_entry.[ch]"
+repl_glue="src/repl/node*.[ch] src/repl/fetcher*.[ch] src/repl/initial_sync.[ch] src/repl/oplog_cap.[ch] src/repl/applier.c src/repl/rollback.c src/repl/oplog_writer.[ch] src/repl/oplog_apply.c src/repl/oplog_entry.[ch]"
 repl_pure=$(ls src/repl/*.[ch] | grep -v -x -F "$(ls $repl_glue)")
 check repl "core repl" "$repl_pure"
 check repl "core repl storage query net wire cmd" "$repl_glue"

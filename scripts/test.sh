@@ -3,8 +3,9 @@
 # server with AddressSanitizer and UndefinedBehaviorSanitizer, then runs the
 # unit tests, the replication simulator (seeds rotate with the commit), the
 # integration tests (pymongo), the compatibility tests (Node.js driver,
-# mongosh, libmongoc) and each fuzz target briefly. Ends with one line
-# "all: N passed, N failed".
+# mongosh, libmongoc), the fault suite (scenarios and randomised runs with
+# real processes in network namespaces; seeds rotate with the commit) and
+# each fuzz target briefly. Ends with one line "all: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,10 @@ run_suite sim make -s sim SIM_SEED_BASE="$SEED_BASE"
 SUM_LINES=
 run_suite integration /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 run_suite compat sh tests/compat/run.sh
+# The fault suite needs root (network namespaces, iptables), as CI has.
+run_suite faults-scenarios /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/faults
+run_suite faults-random /usr/bin/python3 tests/faults/run.py --runs "${FAULT_RUNS:-8}" \
+    --seconds "${FAULT_SECONDS:-30}" --seed "$SEED_BASE"
 run_suite fuzz make -C tests/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 
 rm -f "$log" "$log.rc"
