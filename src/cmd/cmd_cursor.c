@@ -122,17 +122,54 @@ int cmd_get_more(struct cmd_ctx *ctx)
     return 0;
 }
 
+int cursor_kill_ids(bson_t *reply, const bson_t *ids, bool (*kill_one)(void *arg, int64_t id), void *arg, struct err *e)
+{
+    bson_t killed, not_found, empty;
+    int n_killed = 0, n_not_found = 0;
+    char key[24];
+    bson_iter_t it;
+
+    if (!bson_iter_init(&it, ids))
+        return err_set(e, ERR_INVALID_BSON, "killCursors.cursors is not valid BSON");
+    while (bson_iter_next(&it))
+        if (!BSON_ITER_HOLDS_INT64(&it))
+            return err_set(e, ERR_TYPE_MISMATCH,
+                           "BSON field 'killCursors.cursors.%s' is the wrong type, expected type 'long'",
+                           bson_iter_key(&it));
+    bson_init(&killed);
+    bson_init(&not_found);
+    bson_iter_init(&it, ids);
+    while (bson_iter_next(&it)) {
+        int64_t id = bson_iter_int64(&it);
+        bool is_killed = kill_one(arg, id);
+        snprintf(key, sizeof key, "%d", is_killed ? n_killed++ : n_not_found++);
+        bson_append_int64(is_killed ? &killed : &not_found, key, -1, id);
+    }
+    bson_init(&empty);
+    bson_append_array(reply, "cursorsKilled", -1, &killed);
+    bson_append_array(reply, "cursorsNotFound", -1, &not_found);
+    bson_append_array(reply, "cursorsAlive", -1, &empty);
+    bson_append_array(reply, "cursorsUnknown", -1, &empty);
+    bson_destroy(&killed);
+    bson_destroy(&not_found);
+    bson_destroy(&empty);
+    return 0;
+}
+
+static bool registry_kill(void *arg, int64_t id)
+{
+    struct cursor_registry *reg = arg;
+    return reg && cursor_registry_kill(reg, id);
+}
+
 static const char *const kill_cursors_fields[] = {"cursors", NULL};
 
 int cmd_kill_cursors(struct cmd_ctx *ctx)
 {
     struct cursor_registry *reg = ctx->srv ? ctx->srv->cursors : NULL;
-    bson_t ids, killed, not_found, empty;
+    bson_t ids;
     bool is_present = false;
     const char *coll = NULL;
-    int n_killed = 0, n_not_found = 0;
-    char key[24];
-    bson_iter_t it;
     int rc;
 
     if (cmd_snapshot_is_kill_cursors(ctx))
@@ -143,33 +180,5 @@ int cmd_kill_cursors(struct cmd_ctx *ctx)
     if (!is_present)
         return err_set(&ctx->err, ERR_MISSING_FIELD,
                        "BSON field 'killCursors.cursors' is missing but a required field");
-    if (!bson_iter_init(&it, &ids))
-        return err_set(&ctx->err, ERR_INVALID_BSON, "killCursors.cursors is not valid BSON");
-    while (bson_iter_next(&it))
-        if (!BSON_ITER_HOLDS_INT64(&it))
-            return err_set(&ctx->err, ERR_TYPE_MISMATCH,
-                           "BSON field 'killCursors.cursors.%s' is the wrong type, expected type 'long'",
-                           bson_iter_key(&it));
-    bson_init(&killed);
-    bson_init(&not_found);
-    bson_iter_init(&it, &ids);
-    while (bson_iter_next(&it)) {
-        int64_t id = bson_iter_int64(&it);
-        if (reg && cursor_registry_kill(reg, id)) {
-            snprintf(key, sizeof key, "%d", n_killed++);
-            bson_append_int64(&killed, key, -1, id);
-        } else {
-            snprintf(key, sizeof key, "%d", n_not_found++);
-            bson_append_int64(&not_found, key, -1, id);
-        }
-    }
-    bson_init(&empty);
-    bson_append_array(&ctx->reply, "cursorsKilled", -1, &killed);
-    bson_append_array(&ctx->reply, "cursorsNotFound", -1, &not_found);
-    bson_append_array(&ctx->reply, "cursorsAlive", -1, &empty);
-    bson_append_array(&ctx->reply, "cursorsUnknown", -1, &empty);
-    bson_destroy(&killed);
-    bson_destroy(&not_found);
-    bson_destroy(&empty);
-    return 0;
+    return cursor_kill_ids(&ctx->reply, &ids, registry_kill, reg, &ctx->err);
 }

@@ -460,12 +460,32 @@ int cmd_snapshot_get_more(struct cmd_ctx *ctx)
     return 0;
 }
 
+/* Kills a snapshot cursor; a busy one is only marked (its getMore frees it). */
+static bool snap_kill(void *arg, int64_t id)
+{
+    struct snap_cursor *dead = NULL;
+    bool is_found;
+
+    (void)arg;
+    pthread_mutex_lock(&reg_mu);
+    struct snap_cursor **pp = find_slot(id);
+    is_found = *pp != NULL;
+    if (is_found && (*pp)->is_in_use) {
+        (*pp)->is_killed = true;
+    } else if (is_found) {
+        dead = *pp;
+        *pp = dead->next;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    if (dead)
+        snap_free(dead);
+    return is_found;
+}
+
 int cmd_snapshot_kill_cursors(struct cmd_ctx *ctx)
 {
-    bson_t ids, killed, not_found, empty;
+    bson_t ids;
     bson_iter_t it;
-    int n_killed = 0, n_not_found = 0;
-    char key[16];
 
     if (!bson_iter_init_find(&it, &ctx->req->body, "cursors") || !BSON_ITER_HOLDS_ARRAY(&it))
         return err_set(&ctx->err, ERR_MISSING_FIELD,
@@ -473,42 +493,7 @@ int cmd_snapshot_kill_cursors(struct cmd_ctx *ctx)
     const uint8_t *data;
     uint32_t len;
     bson_iter_array(&it, &len, &data);
-    if (!bson_init_static(&ids, data, len) || !bson_iter_init(&it, &ids))
+    if (!bson_init_static(&ids, data, len))
         return err_set(&ctx->err, ERR_INVALID_BSON, "killCursors.cursors is not valid BSON");
-    while (bson_iter_next(&it))
-        if (!BSON_ITER_HOLDS_INT64(&it))
-            return err_set(&ctx->err, ERR_TYPE_MISMATCH,
-                           "BSON field 'killCursors.cursors.%s' is the wrong type, expected type 'long'",
-                           bson_iter_key(&it));
-    bson_init(&killed);
-    bson_init(&not_found);
-    bson_iter_init(&it, &ids);
-    while (bson_iter_next(&it)) {
-        int64_t id = bson_iter_int64(&it);
-        struct snap_cursor *dead = NULL;
-        bool is_found;
-        pthread_mutex_lock(&reg_mu);
-        struct snap_cursor **pp = find_slot(id);
-        is_found = *pp != NULL;
-        if (is_found && (*pp)->is_in_use) {
-            (*pp)->is_killed = true;
-        } else if (is_found) {
-            dead = *pp;
-            *pp = dead->next;
-        }
-        pthread_mutex_unlock(&reg_mu);
-        if (dead)
-            snap_free(dead);
-        snprintf(key, sizeof key, "%d", is_found ? n_killed++ : n_not_found++);
-        bson_append_int64(is_found ? &killed : &not_found, key, -1, id);
-    }
-    bson_init(&empty);
-    bson_append_array(&ctx->reply, "cursorsKilled", -1, &killed);
-    bson_append_array(&ctx->reply, "cursorsNotFound", -1, &not_found);
-    bson_append_array(&ctx->reply, "cursorsAlive", -1, &empty);
-    bson_append_array(&ctx->reply, "cursorsUnknown", -1, &empty);
-    bson_destroy(&killed);
-    bson_destroy(&not_found);
-    bson_destroy(&empty);
-    return 0;
+    return cursor_kill_ids(&ctx->reply, &ids, snap_kill, NULL, &ctx->err);
 }

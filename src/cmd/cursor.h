@@ -115,6 +115,13 @@ int64_t cursor_fill_batch(struct cursor *c, struct store_txn *t, int64_t max_doc
  * in mongod's field order. */
 void cursor_append_reply(bson_t *reply, int64_t id, const char *ns, const bson_t *arr, bool is_first);
 
+/* For killCursors (cmd_cursor.c): checks that every element of ids is a long
+ * (TypeMismatch naming the first that is not, before killing anything), calls
+ * kill_one(arg, id) for each (true: killed, false: not found) and appends
+ * cursorsKilled, cursorsNotFound, cursorsAlive: [], cursorsUnknown: [] to reply. */
+int cursor_kill_ids(bson_t *reply, const bson_t *ids, bool (*kill_one)(void *arg, int64_t id), void *arg,
+                    struct err *e);
+
 /* For every cursor-producing command (cmd_cursor.c): fills the first batch of
  * c (taken) in ctx->txn with up to batch_n documents, registers c in
  * ctx->srv->cursors unless it is exhausted or is_single_batch (then it is

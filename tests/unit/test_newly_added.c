@@ -7,45 +7,9 @@
 #include "repl/newly_added.h"
 #include "repl/reconfig.h"
 
-#include "testhelp.h"
+#include "repl_cfg_testhelp.h"
 
 #include <bson/bson.h>
-
-static bson_t *doc_from(const char *json)
-{
-    char buf[8192];
-    bson_error_t error;
-    size_t n = strlen(json);
-    if (n >= sizeof buf)
-        abort();
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = json[i] == '\'' ? '"' : json[i];
-    bson_t *b = bson_new_from_json((const uint8_t *)buf, -1, &error);
-    if (b == NULL) {
-        fprintf(stderr, "bad test JSON: %s: %s\n", error.message, buf);
-        abort();
-    }
-    return b;
-}
-
-static int parse(const char *json, enum repl_config_purpose purpose, struct repl_config *cfg, struct err *e)
-{
-    bson_t *b = doc_from(json);
-    int rc = repl_config_parse(b, purpose, cfg, e);
-    bson_destroy(b);
-    return rc;
-}
-
-static void parse_or_die(const char *json, enum repl_config_purpose purpose, struct repl_config *cfg)
-{
-    struct err e;
-    err_init(&e);
-    if (parse(json, purpose, cfg, &e) != 0) {
-        fprintf(stderr, "test config does not parse: %s\n", e.msg);
-        abort();
-    }
-    err_clear(&e);
-}
 
 /* The value at path in doc, or NULL-ish false when absent. */
 static bool find(const bson_t *doc, const char *path, bson_iter_t *it)
@@ -61,7 +25,7 @@ static bool find(const bson_t *doc, const char *path, bson_iter_t *it)
 TEST(a_flagged_member_neither_votes_nor_stands_but_prints_as_configured)
 {
     struct repl_config cfg;
-    parse_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &cfg);
+    parse_config_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &cfg);
     const struct repl_member *m = &cfg.members[3];
     CHECK(m->is_newly_added);
     CHECK_EQ_INT(m->votes, 0);
@@ -107,7 +71,7 @@ TEST(a_flagged_member_neither_votes_nor_stands_but_prints_as_configured)
 TEST(setting_and_clearing_the_flag_moves_the_vote_and_priority)
 {
     struct repl_config cfg;
-    parse_or_die(PSS_M(", {'_id': 3, 'host': 'h3:1', 'priority': 0.5}"), REPL_CONFIG_STORED, &cfg);
+    parse_config_or_die(PSS_M(", {'_id': 3, 'host': 'h3:1', 'priority': 0.5}"), REPL_CONFIG_STORED, &cfg);
     CHECK_EQ_INT(repl_config_n_voters(&cfg), 4);
     repl_config_set_newly_added(&cfg, 3, true);
     CHECK(cfg.members[3].is_newly_added && cfg.members[3].votes == 0 && cfg.members[3].priority == 0);
@@ -131,25 +95,25 @@ TEST(only_voting_data_members_can_be_flagged)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK(parse(PSS_M(", {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0, 'newlyAdded': true}"),
-                REPL_CONFIG_STORED, &cfg, &e) == -ERR_INVALID_REPLICA_SET_CONFIG);
+    CHECK(parse_config(PSS_M(", {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0, 'newlyAdded': true}"),
+                       REPL_CONFIG_STORED, &cfg, &e) == -ERR_INVALID_REPLICA_SET_CONFIG);
     CHECK(strstr(e.msg, "only voting members can be newlyAdded") != NULL);
     repl_config_destroy(&cfg);
     err_clear(&e);
     err_init(&e);
-    CHECK(parse(PSS_M(", {'_id': 3, 'host': 'h3:1', 'arbiterOnly': true, 'newlyAdded': true}"), REPL_CONFIG_STORED,
-                &cfg, &e) < 0);
+    CHECK(parse_config(PSS_M(", {'_id': 3, 'host': 'h3:1', 'arbiterOnly': true, 'newlyAdded': true}"),
+                       REPL_CONFIG_STORED, &cfg, &e) < 0);
     CHECK(strstr(e.msg, "arbiters cannot be newlyAdded") != NULL);
     repl_config_destroy(&cfg);
     err_clear(&e);
     err_init(&e);
-    CHECK(parse(PSS_M(", {'_id': 3, 'host': 'h3:1', 'newlyAdded': false}"), REPL_CONFIG_STORED, &cfg, &e) < 0);
+    CHECK(parse_config(PSS_M(", {'_id': 3, 'host': 'h3:1', 'newlyAdded': false}"), REPL_CONFIG_STORED, &cfg, &e) < 0);
     repl_config_destroy(&cfg);
     err_clear(&e);
     /* Setting the flag on an arbiter or a non-voter does nothing. */
-    parse_or_die(PSS_M(", {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0}, "
-                       "{'_id': 4, 'host': 'h4:1', 'arbiterOnly': true}"),
-                 REPL_CONFIG_STORED, &cfg);
+    parse_config_or_die(PSS_M(", {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0}, "
+                              "{'_id': 4, 'host': 'h4:1', 'arbiterOnly': true}"),
+                        REPL_CONFIG_STORED, &cfg);
     repl_config_set_newly_added(&cfg, 3, true);
     repl_config_set_newly_added(&cfg, 4, true);
     CHECK(!cfg.members[3].is_newly_added && !cfg.members[4].is_newly_added);
@@ -164,18 +128,20 @@ TEST(set_limits_count_a_flagged_member_as_a_voter)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK(parse("{'_id': 'rs0', 'version': 2, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
-                "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1'}, {'_id': 4, 'host': 'h4:1'}, "
-                "{'_id': 5, 'host': 'h5:1'}, {'_id': 6, 'host': 'h6:1'}, "
-                "{'_id': 7, 'host': 'h7:1', 'newlyAdded': true}]}",
-                REPL_CONFIG_STORED, &cfg, &e) == -ERR_INVALID_REPLICA_SET_CONFIG);
+    CHECK(
+        parse_config("{'_id': 'rs0', 'version': 2, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
+                     "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1'}, {'_id': 4, 'host': 'h4:1'}, "
+                     "{'_id': 5, 'host': 'h5:1'}, {'_id': 6, 'host': 'h6:1'}, "
+                     "{'_id': 7, 'host': 'h7:1', 'newlyAdded': true}]}",
+                     REPL_CONFIG_STORED, &cfg, &e) == -ERR_INVALID_REPLICA_SET_CONFIG);
     CHECK(strstr(e.msg, "8 voting members") != NULL);
     repl_config_destroy(&cfg);
     err_clear(&e);
     /* P + S(flagged) + A is valid: once S votes there are 2 data voters to 1 arbiter. */
-    parse_or_die("{'_id': 'rs0', 'version': 2, 'members': [{'_id': 0, 'host': 'h0:1'}, "
-                 "{'_id': 1, 'host': 'h1:1', 'newlyAdded': true}, {'_id': 2, 'host': 'h2:1', 'arbiterOnly': true}]}",
-                 REPL_CONFIG_STORED, &cfg);
+    parse_config_or_die(
+        "{'_id': 'rs0', 'version': 2, 'members': [{'_id': 0, 'host': 'h0:1'}, "
+        "{'_id': 1, 'host': 'h1:1', 'newlyAdded': true}, {'_id': 2, 'host': 'h2:1', 'arbiterOnly': true}]}",
+        REPL_CONFIG_STORED, &cfg);
     CHECK_EQ_INT(repl_config_n_voters(&cfg), 2);
     repl_config_destroy(&cfg);
 }
@@ -183,12 +149,13 @@ TEST(set_limits_count_a_flagged_member_as_a_voter)
 TEST(a_reconfig_flags_the_voters_it_adds_and_nothing_else)
 {
     struct repl_config old_cfg, new_cfg;
-    parse_or_die(PSS_M(""), REPL_CONFIG_STORED, &old_cfg);
-    parse_or_die("{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1', "
-                 "'votes': 0, 'priority': 0}, {'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1'}, "
-                 "{'_id': 4, 'host': 'h4:1', 'votes': 0, 'priority': 0}, {'_id': 5, 'host': 'h5:1', 'arbiterOnly': "
-                 "true}]}",
-                 REPL_CONFIG_FOR_RECONFIG, &new_cfg);
+    parse_config_or_die(PSS_M(""), REPL_CONFIG_STORED, &old_cfg);
+    parse_config_or_die(
+        "{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1', "
+        "'votes': 0, 'priority': 0}, {'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1'}, "
+        "{'_id': 4, 'host': 'h4:1', 'votes': 0, 'priority': 0}, {'_id': 5, 'host': 'h5:1', 'arbiterOnly': "
+        "true}]}",
+        REPL_CONFIG_FOR_RECONFIG, &new_cfg);
     CHECK_EQ_INT(repl_newly_added_mark(&old_cfg, &new_cfg), 1);
     CHECK(new_cfg.members[3].is_newly_added);
     CHECK(!new_cfg.members[0].is_newly_added && !new_cfg.members[2].is_newly_added);
@@ -208,13 +175,14 @@ TEST(a_later_reconfig_keeps_the_flag_the_user_never_saw)
     struct repl_config old_cfg, new_cfg;
     struct err e;
     err_init(&e);
-    parse_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &old_cfg);
+    parse_config_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &old_cfg);
     old_cfg.term = 2;
     /* The user changes member 1's priority and adds a non-voter. */
-    parse_or_die("{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1', "
-                 "'priority': 3}, {'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'priority': 2}, "
-                 "{'_id': 4, 'host': 'h4:1', 'votes': 0, 'priority': 0}]}",
-                 REPL_CONFIG_FOR_RECONFIG, &new_cfg);
+    parse_config_or_die(
+        "{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1', "
+        "'priority': 3}, {'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'priority': 2}, "
+        "{'_id': 4, 'host': 'h4:1', 'votes': 0, 'priority': 0}]}",
+        REPL_CONFIG_FOR_RECONFIG, &new_cfg);
     new_cfg.term = 2;
     /* Without the carried flag, member 3 would count as a voter gained. */
     repl_newly_added_carry(&old_cfg, &new_cfg);
@@ -224,18 +192,20 @@ TEST(a_later_reconfig_keeps_the_flag_the_user_never_saw)
     repl_config_destroy(&new_cfg);
 
     /* Turning the flagged member into a non-voter drops the flag. */
-    parse_or_die("{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
-                 "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0}]}",
-                 REPL_CONFIG_FOR_RECONFIG, &new_cfg);
+    parse_config_or_die(
+        "{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
+        "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'votes': 0, 'priority': 0}]}",
+        REPL_CONFIG_FOR_RECONFIG, &new_cfg);
     repl_newly_added_carry(&old_cfg, &new_cfg);
     CHECK(!new_cfg.members[3].is_newly_added && new_cfg.members[3].votes == 0);
     repl_config_destroy(&new_cfg);
 
     /* Two new voters in one reconfig still break the single-voter rule. */
-    parse_or_die("{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
-                 "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'priority': 2}, {'_id': 4, 'host': "
-                 "'h4:1'}, {'_id': 5, 'host': 'h5:1'}]}",
-                 REPL_CONFIG_FOR_RECONFIG, &new_cfg);
+    parse_config_or_die(
+        "{'_id': 'rs0', 'version': 6, 'members': [{'_id': 0, 'host': 'h0:1'}, {'_id': 1, 'host': 'h1:1'}, "
+        "{'_id': 2, 'host': 'h2:1'}, {'_id': 3, 'host': 'h3:1', 'priority': 2}, {'_id': 4, 'host': "
+        "'h4:1'}, {'_id': 5, 'host': 'h5:1'}]}",
+        REPL_CONFIG_FOR_RECONFIG, &new_cfg);
     new_cfg.term = 2;
     repl_newly_added_carry(&old_cfg, &new_cfg);
     CHECK(repl_config_check_reconfig(&old_cfg, &new_cfg, false, &e) == -ERR_NEW_REPLICA_SET_CONFIGURATION_INCOMPATIBLE);
@@ -249,7 +219,7 @@ TEST(a_later_reconfig_keeps_the_flag_the_user_never_saw)
 static void primary_state(struct repl_state *st)
 {
     memset(st, 0, sizeof *st);
-    parse_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &st->config);
+    parse_config_or_die(PSS_M(NEW3), REPL_CONFIG_STORED, &st->config);
     st->config.term = 3;
     st->has_config = true;
     st->self = 0;

@@ -3,37 +3,9 @@
  * that breaks it and one that passes. */
 #include "repl/config.h"
 
-#include "testhelp.h"
+#include "repl_cfg_testhelp.h"
 
 #include <bson/bson.h>
-
-/* JSON with single quotes (easier to write in C); relaxed extended JSON. */
-static bson_t *doc_from(const char *json)
-{
-    char buf[16384];
-    bson_error_t error;
-    size_t n = strlen(json);
-    if (n >= sizeof buf)
-        abort();
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = json[i] == '\'' ? '"' : json[i];
-    bson_t *b = bson_new_from_json((const uint8_t *)buf, -1, &error);
-    if (b == NULL) {
-        fprintf(stderr, "bad test JSON: %s: %s\n", error.message, buf);
-        abort();
-    }
-    return b;
-}
-
-/* Parses json; returns the result code and leaves the message in e. */
-static int parse_as(const char *json, enum repl_config_purpose purpose, struct repl_config *cfg, struct err *e)
-{
-    bson_t *b = doc_from(json);
-    err_clear(e);
-    int rc = repl_config_parse(b, purpose, cfg, e);
-    bson_destroy(b);
-    return rc;
-}
 
 /* Parses for reconfig, expects failure with code and a message containing needle. */
 static int fails_with(const char *json, enum repl_config_purpose purpose, int code, const char *needle)
@@ -41,7 +13,7 @@ static int fails_with(const char *json, enum repl_config_purpose purpose, int co
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    int rc = parse_as(json, purpose, &cfg, &e);
+    int rc = parse_config(json, purpose, &cfg, &e);
     repl_config_destroy(&cfg);
     int ok = rc == -code && e.code == code && strstr(e.msg, needle) != NULL;
     if (!ok)
@@ -56,7 +28,7 @@ static int passes(const char *json, enum repl_config_purpose purpose)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    int rc = parse_as(json, purpose, &cfg, &e);
+    int rc = parse_config(json, purpose, &cfg, &e);
     repl_config_destroy(&cfg);
     if (rc != 0)
         fprintf(stderr, "  expected success, got %d \"%s\"\n", rc, e.msg);
@@ -78,7 +50,7 @@ TEST(a_minimal_config_gets_every_default)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(ONE("{'_id': 0, 'host': 'h1:27017'}"), R, &cfg, &e), 0);
+    CHECK_EQ_INT(parse_config(ONE("{'_id': 0, 'host': 'h1:27017'}"), R, &cfg, &e), 0);
     CHECK_EQ_STR(cfg.set_name, "rs0");
     CHECK_EQ_INT(cfg.version, 1);
     CHECK_EQ_INT(cfg.term, -1);
@@ -167,14 +139,14 @@ TEST(initiate_sets_the_initial_term_and_refuses_a_replica_set_id)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as("{'_id': 'rs0', 'version': 1, 'term': 5, 'members': [{'_id': 0, 'host': 'h:1'}]}", I, &cfg,
-                          &e),
-                 0);
+    CHECK_EQ_INT(
+        parse_config("{'_id': 'rs0', 'version': 1, 'term': 5, 'members': [{'_id': 0, 'host': 'h:1'}]}", I, &cfg, &e),
+        0);
     CHECK_EQ_INT(cfg.term, 0);
     repl_config_destroy(&cfg);
-    CHECK_EQ_INT(parse_as("{'_id': 'rs0', 'version': 3, 'term': 5, 'members': [{'_id': 0, 'host': 'h:1'}]}", S, &cfg,
-                          &e),
-                 0);
+    CHECK_EQ_INT(
+        parse_config("{'_id': 'rs0', 'version': 3, 'term': 5, 'members': [{'_id': 0, 'host': 'h:1'}]}", S, &cfg, &e),
+        0);
     CHECK_EQ_INT(cfg.term, 5);
     repl_config_destroy(&cfg);
     const char *with_id = "{'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': 'h:1'}], 'settings': "
@@ -232,7 +204,7 @@ TEST(non_voting_hidden_delayed_and_no_index_members_have_priority_0)
         struct err e;
         err_init(&e);
         snprintf(json, sizeof json, ONE("{'_id': 0, 'host': 'h:1'}, {'_id': 1, 'host': 'h2:1', %s}"), kinds[k][0]);
-        CHECK_EQ_INT(parse_as(json, R, &cfg, &e), 0);
+        CHECK_EQ_INT(parse_config(json, R, &cfg, &e), 0);
         CHECK(cfg.members[1].priority == 0);
         CHECK(!repl_config_is_electable(&cfg, 1));
         repl_config_destroy(&cfg);
@@ -251,9 +223,9 @@ TEST(secondary_delay_has_a_range_and_one_name)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(ONE("{'_id': 0, 'host': 'h:1'}, {'_id': 1, 'host': 'h2:1', 'slaveDelay': 60, 'hidden': "
-                              "true}"),
-                          R, &cfg, &e),
+    CHECK_EQ_INT(parse_config(ONE("{'_id': 0, 'host': 'h:1'}, {'_id': 1, 'host': 'h2:1', 'slaveDelay': 60, 'hidden': "
+                                  "true}"),
+                              R, &cfg, &e),
                  0);
     CHECK_EQ_INT(cfg.members[1].secondary_delay_secs, 60);
     repl_config_destroy(&cfg);
@@ -272,7 +244,7 @@ TEST(arbiters_get_priority_0_must_vote_and_carry_no_tags)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(ONE(PSS ", {'_id': 3, 'host': 'a:1', 'arbiterOnly': true}"), R, &cfg, &e), 0);
+    CHECK_EQ_INT(parse_config(ONE(PSS ", {'_id': 3, 'host': 'a:1', 'arbiterOnly': true}"), R, &cfg, &e), 0);
     CHECK(cfg.members[3].is_arbiter);
     CHECK(cfg.members[3].priority == 0);
     repl_config_destroy(&cfg);
@@ -415,11 +387,11 @@ TEST(settings_are_parsed_and_ranges_checked)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as("{'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': 'h:1'}], 'settings': "
-                          "{'chainingAllowed': false, 'heartbeatIntervalMillis': 500, 'heartbeatTimeoutSecs': 3, "
-                          "'electionTimeoutMillis': 1500, 'catchUpTimeoutMillis': 0, 'catchUpTakeoverDelayMillis': "
-                          "-1}}",
-                          R, &cfg, &e),
+    CHECK_EQ_INT(parse_config("{'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': 'h:1'}], 'settings': "
+                              "{'chainingAllowed': false, 'heartbeatIntervalMillis': 500, 'heartbeatTimeoutSecs': 3, "
+                              "'electionTimeoutMillis': 1500, 'catchUpTimeoutMillis': 0, 'catchUpTakeoverDelayMillis': "
+                              "-1}}",
+                              R, &cfg, &e),
                  0);
     CHECK(!cfg.settings.is_chaining_allowed);
     CHECK_EQ_INT(cfg.settings.heartbeat_interval_ms, 500);
@@ -448,7 +420,7 @@ TEST(newly_added_is_only_accepted_from_storage)
     const char *json = ONE(PSS ", {'_id': 3, 'host': 'h4:1', 'newlyAdded': true}");
     CHECK(fails_with(json, I, BAD, "members[3].newlyAdded is set by the server"));
     CHECK(fails_with(json, R, BAD, "newlyAdded"));
-    CHECK_EQ_INT(parse_as(json, S, &cfg, &e), 0);
+    CHECK_EQ_INT(parse_config(json, S, &cfg, &e), 0);
     CHECK(cfg.members[3].is_newly_added);
     CHECK_EQ_INT(repl_config_n_voters(&cfg), 3);
     CHECK_EQ_INT(repl_config_majority_vote_count(&cfg), 2);
@@ -469,9 +441,9 @@ TEST(to_bson_has_the_rs_conf_shape)
     bson_t out = BSON_INITIALIZER;
     bson_iter_t it, sub;
     err_init(&e);
-    CHECK_EQ_INT(parse_as("{'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': 'h1:27017'}], 'settings': "
-                          "{'replicaSetId': {'$oid': '5f1a2b3c4d5e6f7081920a1b'}}}",
-                          S, &cfg, &e),
+    CHECK_EQ_INT(parse_config("{'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': 'h1:27017'}], 'settings': "
+                              "{'replicaSetId': {'$oid': '5f1a2b3c4d5e6f7081920a1b'}}}",
+                              S, &cfg, &e),
                  0);
     cfg.term = 1;
     repl_config_to_bson(&cfg, &out);
@@ -537,7 +509,7 @@ TEST(parse_then_print_then_parse_is_stable)
     struct err e;
     bson_t out1 = BSON_INITIALIZER, out2 = BSON_INITIALIZER;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(json, S, &a, &e), 0);
+    CHECK_EQ_INT(parse_config(json, S, &a, &e), 0);
     repl_config_to_bson(&a, &out1);
     CHECK_EQ_INT(repl_config_parse(&out1, S, &b, &e), 0);
     repl_config_destroy(&b);
@@ -565,7 +537,7 @@ TEST(copy_is_deep)
     struct repl_config a, b;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(TAGGED "{'multiDC': {'dc': 2}}}}", R, &a, &e), 0);
+    CHECK_EQ_INT(parse_config(TAGGED "{'multiDC': {'dc': 2}}}}", R, &a, &e), 0);
     repl_config_copy(&b, &a);
     CHECK(b.members[0].tags != a.members[0].tags);
     CHECK(bson_equal(b.members[0].tags, a.members[0].tags));
@@ -583,10 +555,11 @@ TEST(lookups_and_majorities)
     struct repl_config cfg;
     struct err e;
     err_init(&e);
-    CHECK_EQ_INT(parse_as(ONE("{'_id': 4, 'host': 'Db1:27017'}, {'_id': 7, 'host': 'db2:27017'}, {'_id': 9, 'host': "
-                              "'arb:27017', 'arbiterOnly': true}"),
-                          R, &cfg, &e),
-                 0);
+    CHECK_EQ_INT(
+        parse_config(ONE("{'_id': 4, 'host': 'Db1:27017'}, {'_id': 7, 'host': 'db2:27017'}, {'_id': 9, 'host': "
+                         "'arb:27017', 'arbiterOnly': true}"),
+                     R, &cfg, &e),
+        0);
     CHECK_EQ_INT(repl_config_find_host(&cfg, "db1:27017"), 0);
     CHECK_EQ_INT(repl_config_find_host(&cfg, "DB2:27017"), 1);
     CHECK_EQ_INT(repl_config_find_host(&cfg, "db3:27017"), -1);
@@ -599,15 +572,16 @@ TEST(lookups_and_majorities)
     CHECK(!repl_config_is_electable(&cfg, 2));
     repl_config_destroy(&cfg);
     /* P S S(votes 0) S(votes 0) S: 3 voters, majority 2. */
-    CHECK_EQ_INT(parse_as(ONE(PSS ", {'_id': 3, 'host': 'h4:1', 'votes': 0}, {'_id': 4, 'host': 'h5:1', 'votes': 0}"),
-                          R, &cfg, &e),
-                 0);
+    CHECK_EQ_INT(
+        parse_config(ONE(PSS ", {'_id': 3, 'host': 'h4:1', 'votes': 0}, {'_id': 4, 'host': 'h5:1', 'votes': 0}"), R,
+                     &cfg, &e),
+        0);
     CHECK_EQ_INT(repl_config_n_voters(&cfg), 3);
     CHECK_EQ_INT(repl_config_write_majority(&cfg), 2);
     repl_config_destroy(&cfg);
     /* 5 voters, one of them an arbiter: majority 3, write majority 3. */
-    CHECK_EQ_INT(parse_as(ONE(PSS ", {'_id': 3, 'host': 'h4:1'}, {'_id': 4, 'host': 'a:1', 'arbiterOnly': true}"), R,
-                          &cfg, &e),
+    CHECK_EQ_INT(parse_config(ONE(PSS ", {'_id': 3, 'host': 'h4:1'}, {'_id': 4, 'host': 'a:1', 'arbiterOnly': true}"),
+                              R, &cfg, &e),
                  0);
     CHECK_EQ_INT(repl_config_majority_vote_count(&cfg), 3);
     CHECK_EQ_INT(repl_config_write_majority(&cfg), 3);
@@ -630,7 +604,7 @@ static int reconfig_check(const char *old_json, const char *new_json, bool is_fo
     struct repl_config a, b;
     struct err e;
     err_init(&e);
-    int ok = parse_as(old_json, S, &a, &e) == 0 && parse_as(new_json, R, &b, &e) == 0;
+    int ok = parse_config(old_json, S, &a, &e) == 0 && parse_config(new_json, R, &b, &e) == 0;
     if (!ok)
         fprintf(stderr, "  test config does not parse: %s\n", e.msg);
     int rc = repl_config_check_reconfig(&a, &b, is_force, &e);

@@ -6,47 +6,17 @@
 #include "repl/config.h"
 #include "repl/reconfig.h"
 
-#include "testhelp.h"
+#include "repl_cfg_testhelp.h"
 
 #include <bson/bson.h>
 #include <limits.h>
-
-static bson_t *doc_from(const char *json)
-{
-    char buf[8192];
-    bson_error_t error;
-    size_t n = strlen(json);
-    if (n >= sizeof buf)
-        abort();
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = json[i] == '\'' ? '"' : json[i];
-    bson_t *b = bson_new_from_json((const uint8_t *)buf, -1, &error);
-    if (b == NULL) {
-        fprintf(stderr, "bad test JSON: %s: %s\n", error.message, buf);
-        abort();
-    }
-    return b;
-}
-
-static void parse_or_die(const char *json, enum repl_config_purpose purpose, struct repl_config *cfg)
-{
-    bson_t *b = doc_from(json);
-    struct err e;
-    err_init(&e);
-    if (repl_config_parse(b, purpose, cfg, &e) != 0) {
-        fprintf(stderr, "test config does not parse: %s\n", e.msg);
-        abort();
-    }
-    bson_destroy(b);
-    err_clear(&e);
-}
 
 /* A primary (member 0) of cfg_json in term 3, config stamped with term 3,
  * every peer up with the same config, nothing written in its term yet. */
 static void primary_state(struct repl_state *st, const char *cfg_json)
 {
     memset(st, 0, sizeof *st);
-    parse_or_die(cfg_json, REPL_CONFIG_STORED, &st->config);
+    parse_config_or_die(cfg_json, REPL_CONFIG_STORED, &st->config);
     st->config.term = 3;
     st->has_config = true;
     st->self = 0;
@@ -160,8 +130,8 @@ static int check_change(const char *old_json, const char *new_json, bool is_forc
     struct repl_config a, b;
     struct err e;
     err_init(&e);
-    parse_or_die(old_json, REPL_CONFIG_STORED, &a);
-    parse_or_die(new_json, REPL_CONFIG_FOR_RECONFIG, &b);
+    parse_config_or_die(old_json, REPL_CONFIG_STORED, &a);
+    parse_config_or_die(new_json, REPL_CONFIG_FOR_RECONFIG, &b);
     a.term = 3;
     b.term = 3;
     if (a.version >= b.version)

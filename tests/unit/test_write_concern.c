@@ -3,26 +3,9 @@
  * sets with hidden, delayed and non-voting members and custom tag modes. */
 #include "repl/write_concern.h"
 
-#include "testhelp.h"
+#include "repl_cfg_testhelp.h"
 
 #include <bson/bson.h>
-
-static bson_t *doc_from(const char *json)
-{
-    char buf[8192];
-    bson_error_t error;
-    size_t n = strlen(json);
-    if (n >= sizeof buf)
-        abort();
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = json[i] == '\'' ? '"' : json[i];
-    bson_t *b = bson_new_from_json((const uint8_t *)buf, -1, &error);
-    if (b == NULL) {
-        fprintf(stderr, "bad test JSON: %s: %s\n", error.message, buf);
-        abort();
-    }
-    return b;
-}
 
 static int wc_parse(const char *json, struct write_concern *wc, struct err *e)
 {
@@ -46,18 +29,6 @@ static int wc_fails(const char *json, int code, const char *needle)
     return ok;
 }
 
-static void cfg_from(const char *json, struct repl_config *cfg)
-{
-    struct err e;
-    err_init(&e);
-    bson_t *b = doc_from(json);
-    if (repl_config_parse(b, REPL_CONFIG_STORED, cfg, &e) != 0) {
-        fprintf(stderr, "test config does not parse: %s\n", e.msg);
-        abort();
-    }
-    bson_destroy(b);
-}
-
 #define SET(members) "{'_id': 'rs0', 'version': 1, 'members': [" members "]}"
 #define PSS_MEMBERS "{'_id': 0, 'host': 'p:1'}, {'_id': 1, 'host': 's1:1'}, {'_id': 2, 'host': 's2:1'}"
 #define PSA_MEMBERS                                                                                              \
@@ -78,7 +49,7 @@ struct fixture {
 static void fixture_init(struct fixture *f, const char *json)
 {
     memset(f, 0, sizeof *f);
-    cfg_from(json, &f->cfg);
+    parse_config_or_die(json, REPL_CONFIG_STORED, &f->cfg);
     f->view.cfg = &f->cfg;
     f->view.self_index = 0;
     f->view.self_applied = OPTIME_NULL;
@@ -188,22 +159,23 @@ TEST(to_bson_prints_mongods_shape)
 TEST(the_implicit_default_is_w1_only_for_psa_like_sets)
 {
     struct repl_config cfg;
-    cfg_from(SET(PSS_MEMBERS), &cfg);
+    parse_config_or_die(SET(PSS_MEMBERS), REPL_CONFIG_STORED, &cfg);
     CHECK(write_concern_implicit_default_is_majority(&cfg));
     repl_config_destroy(&cfg);
-    cfg_from(SET(PSA_MEMBERS), &cfg);
+    parse_config_or_die(SET(PSA_MEMBERS), REPL_CONFIG_STORED, &cfg);
     CHECK(!write_concern_implicit_default_is_majority(&cfg));
     repl_config_destroy(&cfg);
     /* P S S A: 4 voters, majority 3, 3 data-bearing voters <= 3 -> w:1. */
-    cfg_from(SET(PSS_MEMBERS ", {'_id': 3, 'host': 'a:1', 'arbiterOnly': true}"), &cfg);
+    parse_config_or_die(SET(PSS_MEMBERS ", {'_id': 3, 'host': 'a:1', 'arbiterOnly': true}"), REPL_CONFIG_STORED, &cfg);
     CHECK(!write_concern_implicit_default_is_majority(&cfg));
     repl_config_destroy(&cfg);
     /* P S S S A: 5 voters, majority 3, 4 data-bearing voters -> majority. */
-    cfg_from(SET(PSS_MEMBERS ", {'_id': 3, 'host': 's3:1'}, {'_id': 4, 'host': 'a:1', 'arbiterOnly': true}"), &cfg);
+    parse_config_or_die(SET(PSS_MEMBERS ", {'_id': 3, 'host': 's3:1'}, {'_id': 4, 'host': 'a:1', 'arbiterOnly': true}"),
+                        REPL_CONFIG_STORED, &cfg);
     CHECK(write_concern_implicit_default_is_majority(&cfg));
     repl_config_destroy(&cfg);
     /* P S(votes 0) A... is refused by config validation; P alone -> majority. */
-    cfg_from(SET("{'_id': 0, 'host': 'p:1'}"), &cfg);
+    parse_config_or_die(SET("{'_id': 0, 'host': 'p:1'}"), REPL_CONFIG_STORED, &cfg);
     CHECK(write_concern_implicit_default_is_majority(&cfg));
     repl_config_destroy(&cfg);
 }
@@ -214,8 +186,8 @@ TEST(apply_default_fills_only_a_missing_w)
     struct write_concern wc;
     struct err e;
     err_init(&e);
-    cfg_from(SET(PSS_MEMBERS), &pss);
-    cfg_from(SET(PSA_MEMBERS), &psa);
+    parse_config_or_die(SET(PSS_MEMBERS), REPL_CONFIG_STORED, &pss);
+    parse_config_or_die(SET(PSA_MEMBERS), REPL_CONFIG_STORED, &psa);
     CHECK_EQ_INT(wc_parse("{'j': true, 'wtimeout': 50}", &wc, &e), 0);
     write_concern_apply_default(&wc, &pss);
     CHECK(wc.has_w && wc.w_kind == WRITE_CONCERN_W_MAJORITY);
@@ -254,7 +226,7 @@ TEST(impossible_write_concerns_are_refused_up_front)
     struct write_concern wc;
     struct err e;
     err_init(&e);
-    cfg_from(TAGGED_SET, &cfg);
+    parse_config_or_die(TAGGED_SET, REPL_CONFIG_STORED, &cfg);
     CHECK_EQ_INT(wc_parse("{'w': 'threeDC'}", &wc, &e), 0);
     CHECK_EQ_INT(write_concern_check_satisfiable(&wc, &cfg, &e), -100);
     CHECK(strstr(e.msg, "Not enough nodes match write concern mode \"threeDC\"") != NULL);

@@ -5,7 +5,6 @@
  * are parsed strictly, as in main.c: an unknown or misplaced option, or a
  * missing value, stops with a message and exit code 2 before anything runs.
  * Exit codes: 0 done, 1 failed (the message says what to do), 2 bad usage. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +12,6 @@
 #include "backup.h"
 #include "catalog.h"
 #include "tally.h"
-
-__attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "tally: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nrun `tally help` for usage\n");
-    va_end(ap);
-    return 2;
-}
 
 /* Splits "--name=value"; *val gets the value (or the next argument). */
 static int take_value(int argc, char **argv, int *i, char *name, size_t name_len, const char **val,
@@ -38,15 +26,15 @@ static int take_value(int argc, char **argv, int *i, char *name, size_t name_len
     name[n] = '\0';
     *val = eq ? eq + 1 : NULL;
     if (!takes_value) {
-        return *val == NULL ? 0 : usage("option %s takes no value", name);
+        return *val == NULL ? 0 : tally_usage_error("option %s takes no value", name);
     }
     if (*val == NULL) {
         if (*i + 1 >= argc)
-            return usage("option %s needs a value", name);
+            return tally_usage_error("option %s needs a value", name);
         *val = argv[++*i];
     }
     if (**val == '\0')
-        return usage("option %s needs a non-empty value", name);
+        return tally_usage_error("option %s needs a non-empty value", name);
     return 0;
 }
 
@@ -58,6 +46,32 @@ static bool parse_pos_int(const char *s, long lo, long hi, int *out)
         return false;
     *out = (int)v;
     return true;
+}
+
+/* An option that takes a value, and where the value goes. */
+struct value_opt {
+    const char *name;
+    const char **val;
+};
+
+/* Parses argv as options that all take a value, each one of opts; an unknown
+ * one is bad usage of `cmd`. */
+static int parse_value_opts(int argc, char **argv, const struct value_opt *opts, size_t n_opts, const char *cmd)
+{
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        const char *val;
+        int rc = take_value(argc, argv, &i, name, sizeof name, &val, true);
+        if (rc != 0)
+            return rc;
+        size_t k = 0;
+        while (k < n_opts && strcmp(name, opts[k].name) != 0)
+            k++;
+        if (k == n_opts)
+            return tally_usage_error("unknown option %s for `%s`", argv[i], cmd);
+        *opts[k].val = val;
+    }
+    return 0;
 }
 
 static int run_backup(enum backup_type type, int argc, char **argv)
@@ -82,14 +96,15 @@ static int run_backup(enum backup_type type, int argc, char **argv)
             o.host = val;
         } else if (strcmp(name, "--chunk-bytes") == 0) {
             if (!parse_pos_int(val, 65536, 16 << 20, &o.chunk_bytes))
-                return usage("--chunk-bytes must be 65536..16777216, not '%s'", val);
+                return tally_usage_error("--chunk-bytes must be 65536..16777216, not '%s'", val);
         } else if (strcmp(name, "--timeout") == 0) {
             if (!parse_pos_int(val, 1, 3600, &o.timeout_s))
-                return usage("--timeout must be 1..3600 seconds, not '%s'", val);
+                return tally_usage_error("--timeout must be 1..3600 seconds, not '%s'", val);
         } else {
-            return usage("unknown option %s for `backup %s`", argv[i], type == BACKUP_FULL   ? "full"
-                                                                       : type == BACKUP_DIFF ? "diff"
-                                                                                             : "incr");
+            return tally_usage_error("unknown option %s for `backup %s`", argv[i],
+                                     type == BACKUP_FULL   ? "full"
+                                     : type == BACKUP_DIFF ? "diff"
+                                                           : "incr");
         }
     }
     if (o.uri == NULL && o.host != NULL) {
@@ -98,9 +113,9 @@ static int run_backup(enum backup_type type, int argc, char **argv)
         o.uri = uri;
     }
     if (o.uri == NULL || o.dest == NULL)
-        return usage("%s", "backup needs --uri URI and --to DEST");
+        return tally_usage_error("%s", "backup needs --uri URI and --to DEST");
     if (o.host != NULL && o.from_primary)
-        return usage("%s", "--host and --from-primary exclude each other");
+        return tally_usage_error("%s", "--host and --from-primary exclude each other");
     struct backup_result res;
     struct backup_error err;
     int64_t t0 = 0;
@@ -124,23 +139,12 @@ static int run_backup(enum backup_type type, int argc, char **argv)
 static int run_verify(int argc, char **argv)
 {
     const char *from = NULL, *id = NULL, *tallyd = NULL;
-    for (int i = 0; i < argc; i++) {
-        char name[64];
-        const char *val;
-        int rc = take_value(argc, argv, &i, name, sizeof name, &val, true);
-        if (rc != 0)
-            return rc;
-        if (strcmp(name, "--from") == 0)
-            from = val;
-        else if (strcmp(name, "--backup") == 0)
-            id = val;
-        else if (strcmp(name, "--tallyd") == 0)
-            tallyd = val;
-        else
-            return usage("unknown option %s for `backup verify`", argv[i]);
-    }
+    const struct value_opt opts[] = {{"--from", &from}, {"--backup", &id}, {"--tallyd", &tallyd}};
+    int rc = parse_value_opts(argc, argv, opts, sizeof opts / sizeof opts[0], "backup verify");
+    if (rc != 0)
+        return rc;
     if (from == NULL)
-        return usage("%s", "backup verify needs --from DEST");
+        return tally_usage_error("%s", "backup verify needs --from DEST");
     struct backup_error err;
     if (backup_verify(from, id, tallyd, &err) < 0) {
         fprintf(stderr, "tally: %s\n", err.msg);
@@ -154,7 +158,7 @@ static int run_verify(int argc, char **argv)
 int backup_cli(int argc, char **argv)
 {
     if (argc < 1)
-        return usage("%s", "`backup` needs full, diff, incr, verify, list, agent, consolidate or report");
+        return tally_usage_error("%s", "`backup` needs full, diff, incr, verify, list, agent, consolidate or report");
     const char *verb = argv[0];
     int rc;
     if (strcmp(verb, "full") == 0 || strcmp(verb, "diff") == 0 || strcmp(verb, "incr") == 0) {
@@ -178,34 +182,23 @@ int backup_cli(int argc, char **argv)
 int restore_cli(int argc, char **argv)
 {
     struct restore_options o = {0};
-    for (int i = 0; i < argc; i++) {
-        char name[64];
-        const char *val;
-        int rc = take_value(argc, argv, &i, name, sizeof name, &val, true);
-        if (rc != 0)
-            return rc;
-        if (strcmp(name, "--from") == 0)
-            o.from = val;
-        else if (strcmp(name, "--dbpath") == 0)
-            o.dbpath = val;
-        else if (strcmp(name, "--until") == 0)
-            o.until = val;
-        else if (strcmp(name, "--backup") == 0)
-            o.backup_id = val;
-        else if (strcmp(name, "--tallyd") == 0)
-            o.tallyd = val;
-        else
-            return usage("unknown option %s for `restore`", argv[i]);
-    }
+    const struct value_opt opts[] = {{"--from", &o.from},
+                                     {"--dbpath", &o.dbpath},
+                                     {"--until", &o.until},
+                                     {"--backup", &o.backup_id},
+                                     {"--tallyd", &o.tallyd}};
+    int rc = parse_value_opts(argc, argv, opts, sizeof opts / sizeof opts[0], "restore");
+    if (rc != 0)
+        return rc;
     if (o.from == NULL || o.dbpath == NULL)
-        return usage("%s", "restore needs --from DEST and --dbpath DIR");
+        return tally_usage_error("%s", "restore needs --from DEST and --dbpath DIR");
     if (o.until != NULL && o.backup_id != NULL)
-        return usage("%s", "--until and --backup exclude each other");
+        return tally_usage_error("%s", "--until and --backup exclude each other");
     mongoc_init();
     client_quiet_logs();
     struct restore_result res;
     struct backup_error err;
-    int rc = restore_run(&o, &res, &err);
+    rc = restore_run(&o, &res, &err);
     mongoc_cleanup();
     if (rc < 0) {
         fprintf(stderr, "tally: restore failed: %s\n", err.msg);

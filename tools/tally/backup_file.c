@@ -54,20 +54,28 @@ int backup_io_error(struct backup_error *err, const char *what, const char *path
     return -1;
 }
 
-static int write_all(struct bfile_writer *w, const void *data, size_t len, struct backup_error *err)
+/* Writes all of data to fd, naming path in an error. */
+static int write_fd(int fd, const char *path, const void *data, size_t len, struct backup_error *err)
 {
     const char *p = data;
     while (len > 0) {
-        ssize_t n = write(w->fd, p, len);
+        ssize_t n = write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return backup_io_error(err, "write", w->path, errno);
+            return backup_io_error(err, "write", path, errno);
         }
         p += n;
         len -= (size_t)n;
-        w->stored_bytes += n;
     }
+    return 0;
+}
+
+static int write_all(struct bfile_writer *w, const void *data, size_t len, struct backup_error *err)
+{
+    if (write_fd(w->fd, w->path, data, len, err) < 0)
+        return -1;
+    w->stored_bytes += (int64_t)len;
     return 0;
 }
 
@@ -161,20 +169,19 @@ void bfile_abort(struct bfile_writer *w)
     writer_free(w);
 }
 
-int bfile_check(const char *path, const char *sha256_stored, int64_t bytes_stored, struct backup_error *err)
+/* Reads the file at path in pieces of up to cap bytes and hands each to
+ * chunk, stopping at the first error (the callback's or a read's). */
+static int read_chunks(const char *path, size_t cap, bfile_sink_cb chunk, void *arg, struct backup_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err->msg, sizeof err->msg, "backup file %s is missing or unreadable: %s", path, strerror(errno));
         return -1;
     }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    char *buf = malloc(IO_CHUNK);
-    int64_t total = 0;
+    char *buf = malloc(cap);
     int rc = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, IO_CHUNK);
+        ssize_t n = read(fd, buf, cap);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -183,24 +190,46 @@ int bfile_check(const char *path, const char *sha256_stored, int64_t bytes_store
         }
         if (n == 0)
             break;
-        EVP_DigestUpdate(md, buf, (size_t)n);
-        total += n;
+        if ((rc = chunk(buf, (size_t)n, arg, err)) < 0)
+            break;
     }
     close(fd);
     free(buf);
+    return rc;
+}
+
+struct check_state {
+    EVP_MD_CTX *md;
+    int64_t total;
+};
+
+static int check_chunk(const void *buf, size_t len, void *arg, struct backup_error *err)
+{
+    struct check_state *st = arg;
+    (void)err;
+    EVP_DigestUpdate(st->md, buf, len);
+    st->total += (int64_t)len;
+    return 0;
+}
+
+int bfile_check(const char *path, const char *sha256_stored, int64_t bytes_stored, struct backup_error *err)
+{
+    struct check_state st = {EVP_MD_CTX_new(), 0};
+    EVP_DigestInit_ex(st.md, EVP_sha256(), NULL);
+    int rc = read_chunks(path, IO_CHUNK, check_chunk, &st, err);
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dn = 0;
-    EVP_DigestFinal_ex(md, d, &dn);
-    EVP_MD_CTX_free(md);
+    EVP_DigestFinal_ex(st.md, d, &dn);
+    EVP_MD_CTX_free(st.md);
     if (rc < 0)
         return rc;
     char hex[65];
     hex_of(d, dn, hex);
-    if (bytes_stored >= 0 && total != bytes_stored) {
+    if (bytes_stored >= 0 && st.total != bytes_stored) {
         snprintf(err->msg, sizeof err->msg,
                  "backup file %s is truncated or damaged: %lld bytes, the manifest says %lld; this backup cannot "
                  "be used (restore from another backup or take a new full backup)",
-                 path, (long long)total, (long long)bytes_stored);
+                 path, (long long)st.total, (long long)bytes_stored);
         return -1;
     }
     if (strcmp(hex, sha256_stored) != 0) {
@@ -213,63 +242,58 @@ int bfile_check(const char *path, const char *sha256_stored, int64_t bytes_store
     return 0;
 }
 
+struct read_state {
+    const char *path;
+    ZSTD_DCtx *dctx;
+    char *outbuf;
+    size_t out_cap;
+    size_t last; /* the decoder's last return: 0 once a frame is complete */
+    bfile_sink_cb sink;
+    void *arg;
+};
+
+static int read_chunk(const void *buf, size_t len, void *arg, struct backup_error *err)
+{
+    struct read_state *st = arg;
+    ZSTD_inBuffer in = {buf, len, 0};
+    int rc = 0;
+    while (in.pos < in.size && rc == 0) {
+        ZSTD_outBuffer out = {st->outbuf, st->out_cap, 0};
+        st->last = ZSTD_decompressStream(st->dctx, &out, &in);
+        if (ZSTD_isError(st->last)) {
+            snprintf(err->msg, sizeof err->msg, "backup file %s is corrupt: %s", st->path, ZSTD_getErrorName(st->last));
+            rc = -1;
+        } else if (out.pos > 0) {
+            rc = st->sink(st->outbuf, out.pos, st->arg, err);
+        }
+    }
+    return rc;
+}
+
 int bfile_read(const char *path, bfile_sink_cb sink, void *arg, struct backup_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err->msg, sizeof err->msg, "backup file %s is missing or unreadable: %s", path, strerror(errno));
-        return -1;
-    }
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
-    char *inbuf = malloc(in_cap), *outbuf = malloc(out_cap);
-    int rc = 0;
-    size_t last = 0;
-    for (;;) {
-        ssize_t n = read(fd, inbuf, in_cap);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = backup_io_error(err, "read", path, errno);
-            break;
-        }
-        if (n == 0)
-            break;
-        ZSTD_inBuffer in = {inbuf, (size_t)n, 0};
-        while (in.pos < in.size && rc == 0) {
-            ZSTD_outBuffer out = {outbuf, out_cap, 0};
-            last = ZSTD_decompressStream(dctx, &out, &in);
-            if (ZSTD_isError(last)) {
-                snprintf(err->msg, sizeof err->msg, "backup file %s is corrupt: %s", path, ZSTD_getErrorName(last));
-                rc = -1;
-            } else if (out.pos > 0) {
-                rc = sink(outbuf, out.pos, arg, err);
-            }
-        }
-        if (rc < 0)
-            break;
-    }
+    struct read_state st = {path, ZSTD_createDCtx(), NULL, ZSTD_DStreamOutSize(), 0, sink, arg};
+    st.outbuf = malloc(st.out_cap);
+    int rc = read_chunks(path, ZSTD_DStreamInSize(), read_chunk, &st, err);
     if (rc == 0) {
         /* Drain what the decoder still holds (a return of 0 means the frame
          * is complete; calling again would start waiting for a new one). */
-        while (last != 0) {
+        while (st.last != 0) {
             ZSTD_inBuffer in = {NULL, 0, 0};
-            ZSTD_outBuffer out = {outbuf, out_cap, 0};
-            last = ZSTD_decompressStream(dctx, &out, &in);
-            if (ZSTD_isError(last) || out.pos == 0)
+            ZSTD_outBuffer out = {st.outbuf, st.out_cap, 0};
+            st.last = ZSTD_decompressStream(st.dctx, &out, &in);
+            if (ZSTD_isError(st.last) || out.pos == 0)
                 break;
-            if ((rc = sink(outbuf, out.pos, arg, err)) < 0)
+            if ((rc = sink(st.outbuf, out.pos, arg, err)) < 0)
                 break;
         }
     }
-    if (rc == 0 && last != 0) {
+    if (rc == 0 && st.last != 0) {
         snprintf(err->msg, sizeof err->msg, "backup file %s is truncated (the compressed stream ends early)", path);
         rc = -1;
     }
-    ZSTD_freeDCtx(dctx);
-    free(inbuf);
-    free(outbuf);
-    close(fd);
+    ZSTD_freeDCtx(st.dctx);
+    free(st.outbuf);
     return rc;
 }
 
@@ -290,19 +314,9 @@ int backup_write_text(const char *path, const char *text, struct backup_error *e
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return backup_io_error(err, "create", path, errno);
-    size_t len = strlen(text);
-    const char *p = text;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return backup_io_error(err, "write", path, e);
-        }
-        p += n;
-        len -= (size_t)n;
+    if (write_fd(fd, path, text, strlen(text), err) < 0) {
+        close(fd);
+        return -1;
     }
     if (fsync(fd) != 0) {
         int e = errno;

@@ -18,17 +18,11 @@
 #include <unistd.h>
 
 #include "backup_int.h"
+#include "member.h"
 #include "tally.h"
 
 #define START_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 30000
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 int tmp_server_find_binary(const char *given, char *out, size_t out_len, struct backup_error *err)
 {
@@ -76,16 +70,7 @@ int tmp_server_start(const char *tallyd, const char *dbpath, const char *logpath
     }
     if (pid == 0) {
         setpgid(0, 0);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-            _exit(126);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        _exit(127);
+        member_exec_child(argv, outpath, O_TRUNC);
     }
     s->pid = pid;
     for (int waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
@@ -100,7 +85,7 @@ int tmp_server_start(const char *tallyd, const char *dbpath, const char *logpath
         s->port = port_from_log(logpath);
         if (s->port > 0)
             break;
-        sleep_ms(50);
+        member_sleep_ms(50);
     }
     if (s->port <= 0) {
         snprintf(err->msg, sizeof err->msg, "the temporary tallyd on %s did not start listening; see %s", dbpath,
@@ -156,7 +141,7 @@ int tmp_server_stop(struct tmp_server *s, struct backup_error *err)
             rc = -1;
             break;
         }
-        sleep_ms(50);
+        member_sleep_ms(50);
     }
     s->pid = 0;
     return rc;

@@ -17,25 +17,7 @@
 #include <unistd.h>
 
 #include "catalog_impl.h"
-
-static int mkdir_parents(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
+#include "tally.h"
 
 static int sync_dir(const char *dir)
 {
@@ -68,7 +50,7 @@ int catalog_spool_write(const char *dir, const struct catalog_key *key, const ch
                         char *errbuf, size_t errlen)
 {
     static unsigned seq;
-    if (mkdir_parents(dir) != 0) {
+    if (tally_mkdir_p(dir) != 0) {
         snprintf(errbuf, errlen, "cannot create the spool folder %s: %s", dir, strerror(errno));
         return -1;
     }

@@ -66,7 +66,7 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int mkdir_p(const char *path)
+int tally_mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
@@ -461,7 +461,7 @@ static void start_catalog_redis(const char *dir, int base_port)
     snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
     snprintf(urlfile, sizeof urlfile, "%s/redis.url", dir);
     int port = base_port + 100 <= 65535 && port_is_free(base_port + 100) ? base_port + 100 : any_free_port();
-    if (port <= 0 || mkdir_p(data) != 0) {
+    if (port <= 0 || tally_mkdir_p(data) != 0) {
         fprintf(stderr, "tally: cannot prepare the catalog Redis in %s; backup events will be spooled\n", data);
         return;
     }
@@ -528,7 +528,7 @@ int tally_cluster_up(const struct tally_opts *o)
         return 1;
     }
     char dir[PATH_MAX];
-    if (mkdir_p(o->dir) != 0 || realpath(o->dir, dir) == NULL) {
+    if (tally_mkdir_p(o->dir) != 0 || realpath(o->dir, dir) == NULL) {
         fprintf(stderr, "tally: cannot create the cluster folder %s: %s\n", o->dir, strerror(errno));
         return 1;
     }

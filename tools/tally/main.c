@@ -58,7 +58,7 @@ enum cmd_kind { CMD_UP, CMD_DOWN, CMD_STATUS };
 #define FOR_DOWN (1u << CMD_DOWN)
 #define FOR_STATUS (1u << CMD_STATUS)
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+int tally_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -122,14 +122,14 @@ static int parse_options(int argc, char **argv, int first, enum cmd_kind kind, s
             allowed = FOR_STATUS;
             takes_value = false;
         } else {
-            return usage_error("unknown option %s", argv[i]);
+            return tally_usage_error("unknown option %s", argv[i]);
         }
         if (!(allowed & me)) {
-            return usage_error("option %s does not apply to this command", name);
+            return tally_usage_error("option %s does not apply to this command", name);
         }
         if (!takes_value) {
             if (val != NULL) {
-                return usage_error("option %s takes no value", name);
+                return tally_usage_error("option %s takes no value", name);
             }
             if (strcmp(name, "--arbiter") == 0) {
                 o->is_arbiter = true;
@@ -142,55 +142,55 @@ static int parse_options(int argc, char **argv, int first, enum cmd_kind kind, s
         }
         if (val == NULL) {
             if (i + 1 >= argc) {
-                return usage_error("option %s needs a value", name);
+                return tally_usage_error("option %s needs a value", name);
             }
             val = argv[++i];
         }
         if (strcmp(name, "--dir") == 0) {
             if (*val == '\0') {
-                return usage_error("option %s needs a non-empty folder", name);
+                return tally_usage_error("option %s needs a non-empty folder", name);
             }
             o->dir = val;
         } else if (strcmp(name, "--base-port") == 0) {
             if (!parse_int(val, 1, 65535, &o->base_port)) {
-                return usage_error("--base-port must be a port number 1..65535, not '%s'", val);
+                return tally_usage_error("--base-port must be a port number 1..65535, not '%s'", val);
             }
         } else if (strcmp(name, "--members") == 0) {
             if (!parse_int(val, 1, TALLY_MAX_MEMBERS, &o->n_members)) {
-                return usage_error("--members must be 1..7, not '%s'", val);
+                return tally_usage_error("--members must be 1..7, not '%s'", val);
             }
         } else if (strcmp(name, "--set-name") == 0) {
             /* A set name becomes part of URIs and file contents: keep it plain. */
             if (*val == '\0' || strlen(val) > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyz"
                                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(val)) {
-                return usage_error("--set-name must be 1..64 letters, digits, '_' or '-', not '%s'", val);
+                return tally_usage_error("--set-name must be 1..64 letters, digits, '_' or '-', not '%s'", val);
             }
             o->set_name = val;
         } else if (strcmp(name, "--tallyd") == 0) {
             o->tallyd = val;
         } else if (strcmp(name, "--timeout") == 0) {
             if (!parse_int(val, 1, 3600, &o->timeout_s)) {
-                return usage_error("--timeout must be 1..3600 seconds, not '%s'", val);
+                return tally_usage_error("--timeout must be 1..3600 seconds, not '%s'", val);
             }
         } else if (strcmp(name, "--host") == 0) {
             if (*val == '\0' || strlen(val) >= 64 || strchr(val, '/') != NULL || strchr(val, '?') != NULL) {
-                return usage_error("--host wants HOST:PORT, not '%s'", val);
+                return tally_usage_error("--host wants HOST:PORT, not '%s'", val);
             }
             o->host = val;
         } else {
             int port;
             if (!parse_int(val, 1, 65535, &port)) {
-                return usage_error("--port must be a port number 1..65535, not '%s'", val);
+                return tally_usage_error("--port must be a port number 1..65535, not '%s'", val);
             }
             snprintf(host_buf, sizeof host_buf, "127.0.0.1:%d", port);
             o->host = host_buf;
         }
     }
     if (kind == CMD_UP && o->is_arbiter && o->n_members + 1 > TALLY_MAX_VOTERS) {
-        return usage_error("%s", "--arbiter with 7 members would make 8 voters; a replica set allows at most 7");
+        return tally_usage_error("%s", "--arbiter with 7 members would make 8 voters; a replica set allows at most 7");
     }
     if (kind == CMD_UP && o->base_port + o->n_members + (o->is_arbiter ? 1 : 0) - 1 > 65535) {
-        return usage_error("%s", "--base-port is too high for that many members");
+        return tally_usage_error("%s", "--base-port is too high for that many members");
     }
     return 0;
 }
@@ -223,21 +223,21 @@ int main(int argc, char **argv)
     int first;
     if (strcmp(argv[1], "cluster") == 0) {
         if (argc < 3) {
-            return usage_error("%s", "`cluster` needs `up` or `down`");
+            return tally_usage_error("%s", "`cluster` needs `up` or `down`");
         }
         if (strcmp(argv[2], "up") == 0) {
             kind = CMD_UP;
         } else if (strcmp(argv[2], "down") == 0) {
             kind = CMD_DOWN;
         } else {
-            return usage_error("unknown cluster command '%s' (want up or down)", argv[2]);
+            return tally_usage_error("unknown cluster command '%s' (want up or down)", argv[2]);
         }
         first = 3;
     } else if (strcmp(argv[1], "status") == 0) {
         kind = CMD_STATUS;
         first = 2;
     } else {
-        return usage_error("unknown command '%s'", argv[1]);
+        return tally_usage_error("unknown command '%s'", argv[1]);
     }
     int rc = parse_options(argc, argv, first, kind, &o);
     if (rc != 0) {

@@ -44,17 +44,11 @@ static long file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-/* Runs in the forked child: never returns. Only async-signal-safe calls
- * until exec, as the parent may be multi-threaded (libmongoc). */
-static void exec_member(const struct member *m, char *const argv[])
+_Noreturn void member_exec_child(char *const argv[], const char *outpath, int out_flags)
 {
-    setsid();
     int in = open("/dev/null", O_RDONLY);
-    int out = open(m->outpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int out = open(outpath, O_WRONLY | O_CREAT | out_flags, 0644);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
-        _exit(126);
-    }
-    if (chdir(m->dbpath) != 0) {
         _exit(126);
     }
     /* The parent's signal mask and handlers are not the server's business. */
@@ -89,7 +83,12 @@ int member_spawn(struct member *m, const char *tallyd, const char *set_name, cha
         return -1;
     }
     if (pid == 0) {
-        exec_member(m, argv);
+        /* Its own session, so a terminal's signals for tally do not reach it. */
+        setsid();
+        if (chdir(m->dbpath) != 0) {
+            _exit(126);
+        }
+        member_exec_child(argv, m->outpath, O_APPEND);
     }
     m->pid = pid;
     m->is_child = true;

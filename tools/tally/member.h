@@ -1,6 +1,7 @@
 /* One local tallyd process of a cluster folder: where its files are, how to
  * start it as a daemon, how to tell it is (still) running, how to stop it.
- * Used by cluster.c; implemented in member.c. */
+ * Used by cluster.c (and by backup_server.c for member_exec_child and
+ * member_sleep_ms); implemented in member.c. */
 #ifndef TALLY_MEMBER_H
 #define TALLY_MEMBER_H
 
@@ -29,6 +30,14 @@ void member_init(struct member *m, const char *dir, const char *name, int port, 
  * /dev/null and output to m->outpath, then writes m->pidpath. Returns 0, or
  * -1 with a message in errbuf. */
 int member_spawn(struct member *m, const char *tallyd, const char *set_name, char *errbuf, size_t errlen);
+
+/* In a child just forked (the caller has set its session or group and its
+ * cwd): stdin from /dev/null, stdout and stderr to outpath (opened write-only,
+ * created, with out_flags such as O_APPEND or O_TRUNC), the default signal
+ * mask and SIGPIPE action, then execv(argv). Only async-signal-safe calls, as
+ * the parent may be multi-threaded (libmongoc). Never returns: exit code 126
+ * when the redirection fails, 127 when the exec does. */
+_Noreturn void member_exec_child(char *const argv[], const char *outpath, int out_flags);
 
 /* True when the log has said "Waiting for connections" since the spawn. */
 bool member_is_ready(const struct member *m);

@@ -32,6 +32,12 @@ struct tally_opts {
     bool is_json;               /* status: print the raw documents */
 };
 
+/* main.c */
+
+/* Prints "tally: <message>" and a pointer to `tally help` on stderr; returns
+ * 2, the exit code for bad usage. */
+__attribute__((format(printf, 1, 2))) int tally_usage_error(const char *fmt, ...);
+
 /* client.c */
 
 /* A client on a direct connection to host_port ("127.0.0.1:27017") with
@@ -56,6 +62,9 @@ int tally_cluster_down(const struct tally_opts *opts);
 /* The server binary: given, else $TALLYD, else tallyd next to this tool, else
  * PATH; an absolute path in out, or false with the reason in out. */
 bool tally_find_tallyd(const char *given, char *out, size_t out_len);
+/* mkdir -p with mode 0755: 0, or -1 with errno set (ENAMETOOLONG when path
+ * does not fit PATH_MAX). */
+int tally_mkdir_p(const char *path);
 
 /* The member list a cluster folder recorded at `up` ("127.0.0.1:P" each);
  * returns the count (0 when the folder holds no cluster). */
