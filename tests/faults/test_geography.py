@@ -159,7 +159,7 @@ def check_majority(c, arbiter, label, want_ok_without_arbiter=True):
     # Retried for a while: a new primary's first majority write waits for
     # the others to catch up, and a client may need a moment to find it.
     want = 64 if arbiter or not want_ok_without_arbiter else None
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 40
     while True:
         maj, w1 = majority_outcome(c, label)
         if (w1 is None and maj == want) or time.monotonic() > deadline:
