@@ -12,6 +12,7 @@
 #include "core/failpoint.h"
 
 #include "core/log.h"
+#include "core/wallclock.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -42,6 +43,7 @@ static struct failpoint points[FP_COUNT] = {
     [FP_RS_SYNC_APPLY_STOP] = {.name = "rsSyncApplyStop"},
     [FP_DROP_HEARTBEATS] = {.name = "dropHeartbeats"},
     [FP_FAIL_COMMAND] = {.name = "failCommand"},
+    [FP_CLOCK_OFFSET] = {.name = "clockOffset"},
 };
 
 /* Caller holds registry_mu. The data documents are created on first use so
@@ -161,6 +163,32 @@ const char *failpoint_name(enum failpoint_id id)
     return id >= 0 && id < FP_COUNT ? points[id].name : "?";
 }
 
+/* clockOffset's data must say by how much: {ms: N}, |N| within a year. A
+ * bad offset is refused here rather than ignored at every clock read. */
+static int check_clock_offset_data(const bson_t *data, enum failpoint_mode mode, struct err *e)
+{
+    bson_iter_t it;
+
+    if (mode == FAILPOINT_OFF)
+        return 0;
+    if (!bson_iter_init_find(&it, data, "ms"))
+        return err_set(e, ERR_BAD_VALUE, "clockOffset needs data: {ms: <offset in milliseconds>}");
+    if (!BSON_ITER_HOLDS_NUMBER(&it))
+        return err_set(e, ERR_TYPE_MISMATCH, "clockOffset: data.ms must be a number");
+    if (BSON_ITER_HOLDS_DOUBLE(&it)) {
+        double d = bson_iter_double(&it);
+        if (!(d >= -(double)WALLCLOCK_MAX_OFFSET_MS && d <= (double)WALLCLOCK_MAX_OFFSET_MS))
+            return err_set(e, ERR_BAD_VALUE, "clockOffset: data.ms must be within %lld and %lld",
+                           -WALLCLOCK_MAX_OFFSET_MS, WALLCLOCK_MAX_OFFSET_MS);
+        return 0;
+    }
+    int64_t ms = bson_iter_as_int64(&it);
+    if (ms < -WALLCLOCK_MAX_OFFSET_MS || ms > WALLCLOCK_MAX_OFFSET_MS)
+        return err_set(e, ERR_BAD_VALUE, "clockOffset: data.ms must be within %lld and %lld",
+                       -WALLCLOCK_MAX_OFFSET_MS, WALLCLOCK_MAX_OFFSET_MS);
+    return 0;
+}
+
 /* {times: N} | {skip: N} | {activationProbability: p}: exactly one key. */
 static int parse_mode_doc(const bson_value_t *v, enum failpoint_mode *mode, int64_t *n, double *p, struct err *e)
 {
@@ -234,6 +262,10 @@ int failpoint_configure(enum failpoint_id id, const bson_value_t *mode_v, const 
     /* {times: 0} means off, as in mongod. */
     if (mode == FAILPOINT_TIMES && n == 0)
         mode = FAILPOINT_OFF;
+    if (id == FP_CLOCK_OFFSET && (rc = check_clock_offset_data(&data, mode, e)) < 0) {
+        bson_destroy(&data);
+        return rc;
+    }
 
     pthread_mutex_lock(&registry_mu);
     ensure_ready();

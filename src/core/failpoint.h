@@ -36,6 +36,7 @@ enum failpoint_id {
     FP_RS_SYNC_APPLY_STOP,            /* "rsSyncApplyStop": the applier applies nothing */
     FP_DROP_HEARTBEATS,               /* "dropHeartbeats": incoming heartbeats (from data.host) are refused */
     FP_FAIL_COMMAND,                  /* "failCommand": mongod's, applied by the dispatcher */
+    FP_CLOCK_OFFSET,                  /* "clockOffset": data.ms is added to the protocol wall clock (core/wallclock.h) */
     FP_COUNT
 };
 

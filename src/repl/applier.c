@@ -28,6 +28,7 @@
 #include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/wallclock.h"
 #include "net/server.h"
 #include "repl/node.h"
 #include "repl/oplog_entry.h"
@@ -36,7 +37,6 @@
 #include "storage/writer.h"
 
 #include <string.h>
-#include <time.h>
 
 /* How often a hold looks for a source change or shutdown while it waits. */
 #define HOLD_POLL_MS 200
@@ -188,14 +188,6 @@ static int64_t self_delay_ms(const struct fetcher *f)
     return st->config.members[st->self].secondary_delay_secs * 1000;
 }
 
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void hold_free(uv_handle_t *handle)
 {
     free(handle->data);
@@ -254,7 +246,7 @@ static void hold_step(struct delay_hold *h)
         return;
     }
     int64_t delay_ms = self_delay_ms(f);
-    int64_t now = wall_now_ms();
+    int64_t now = wallclock_now_ms();
     int k = 0;
     /* Digest 6.1 secondaryDelaySecs: an entry applies once wall + delay <= now. */
     while (h->next + k < h->n && entry_wall(h->docs[h->next + k]) + delay_ms <= now)
@@ -292,7 +284,7 @@ void applier_submit(struct fetcher *f, bson_t **docs, int n)
 {
     int64_t delay_ms = self_delay_ms(f);
 
-    if (delay_ms <= 0 || entry_wall(docs[n - 1]) + delay_ms <= wall_now_ms()) {
+    if (delay_ms <= 0 || entry_wall(docs[n - 1]) + delay_ms <= wallclock_now_ms()) {
         submit_job(f, docs, n, NULL);
         return;
     }

@@ -26,14 +26,19 @@
  * for us while a primary exists elsewhere is not going anywhere; both are
  * abandoned (reported failed: the core picks another). When our term grows,
  * the next request is a new find, which re-checks that the source still
- * holds our newest entry. Batches must continue our oplog in (ts, term)
- * order, or the source is dropped. */
+ * holds our newest entry. An empty first batch means the source holds
+ * nothing at or after our newest timestamp: behind us, unless its newest
+ * entry is in a later term (our newest entries were stamped by a clock that
+ * ran ahead on a deposed primary), which is a divergence like any other.
+ * Batches must continue our oplog in (ts, term) order, or the source is
+ * dropped. */
 #include "repl/fetcher_internal.h"
 
 #include "cmd/cmd.h"
 #include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/wallclock.h"
 #include "net/peer.h"
 #include "net/server.h"
 #include "repl/messages.h"
@@ -41,7 +46,6 @@
 #include "storage/oplog.h"
 
 #include <string.h>
-#include <time.h>
 
 #define FIND_TIMEOUT_MS 60000
 #define GET_MORE_AWAIT_MS 1000
@@ -571,6 +575,80 @@ static void check_stale_or_diverged(struct fetcher *f)
     bson_destroy(&cmd);
 }
 
+/* The first document of a cursor reply's firstBatch as an optime (null when
+ * the batch is empty or malformed). */
+static struct optime first_batch_optime(const bson_t *reply)
+{
+    struct optime o = OPTIME_NULL;
+    int64_t id = 0;
+    bson_iter_t it;
+    bson_t batch;
+
+    if (!parse_cursor(reply, "firstBatch", &id, &batch))
+        return o;
+    if (bson_iter_init(&it, &batch) && bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t doc;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&doc, data, len))
+            o = fetcher_entry_optime(&doc);
+    }
+    return o;
+}
+
+static void on_newest_reply(void *arg, const bson_t *reply, const struct err *e)
+{
+    struct fetch_req *req = arg;
+    struct fetcher *f = req->f;
+    char msg[256];
+
+    if (fetcher_req_is_stale(req))
+        return;
+    free(req);
+    if (!reply_is_ok(reply, e, msg, sizeof msg)) {
+        source_failed(f, "cannot read the source's newest oplog entry");
+        return;
+    }
+    if (f->phase != FETCH_FINDING)
+        return;
+    struct optime newest = first_batch_optime(reply);
+    /* The source holds nothing at or after our newest timestamp, yet its
+     * newest entry is in a later term: our newest entries (of an older term,
+     * stamped by a clock that ran ahead) are on another branch. */
+    if (!optime_is_null(newest) && optime_compare(newest, f->last) > 0) {
+        char ours[80], theirs[80];
+        log_optime(ours, sizeof ours, f->last);
+        log_optime(theirs, sizeof theirs, newest);
+        log_warn(LOGC_REPL, "our last optime %s is not in the oplog of %s, whose newest entry %s is in a later term "
+                 "with an earlier timestamp", ours, f->source, theirs);
+        check_stale_or_diverged(f);
+        return;
+    }
+    source_failed(f, "sync source is behind us: its oplog has nothing from our last entry on");
+}
+
+/* An empty first batch: the source is behind us, or ahead of us in term
+ * with smaller timestamps than our newest (a deposed primary whose clock ran
+ * ahead). Its newest entry tells which. */
+static void check_behind_or_diverged(struct fetcher *f)
+{
+    struct err e;
+    bson_t cmd, sort;
+
+    bson_init(&cmd);
+    BSON_APPEND_UTF8(&cmd, "find", "oplog.rs");
+    bson_append_document_begin(&cmd, "sort", -1, &sort);
+    BSON_APPEND_INT32(&sort, "$natural", -1);
+    bson_append_document_end(&cmd, &sort);
+    BSON_APPEND_INT32(&cmd, "limit", 1);
+    BSON_APPEND_UTF8(&cmd, "$db", "local");
+    err_init(&e);
+    if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_newest_reply, fetcher_req_new(f), &e) < 0)
+        source_failed(f, e.msg);
+    bson_destroy(&cmd);
+}
+
 static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
 {
     struct fetch_req *req = arg;
@@ -604,7 +682,8 @@ static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)
             first = fetcher_entry_optime(&doc);
     }
     if (optime_is_null(first)) {
-        source_failed(f, "sync source is behind us: its oplog has nothing from our last entry on");
+        f->cursor_id = 0;
+        check_behind_or_diverged(f);
         return;
     }
     if (optime_compare(first, f->last) != 0) {
@@ -686,11 +765,7 @@ static void start_initial_sync(struct fetcher *f)
     f->phase = FETCH_INITIAL_SYNC;
     f->cursor_id = 0;
     if (f->isync_stats.first_start_ms == 0)
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        f->isync_stats.first_start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
+        f->isync_stats.first_start_ms = wallclock_now_ms();
     if (initial_sync_start(f->srv, f->source, on_initial_sync_done, f, &f->isync, &e) < 0) {
         f->isync = NULL;
         f->isync_stats.n_failed++;

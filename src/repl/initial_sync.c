@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/wallclock.h"
 #include "net/peer.h"
 #include "net/server.h"
 #include "repl/fetcher.h"
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PENDING_FILE "initialsync.pending"
@@ -75,9 +75,7 @@ static bool is_reexec_requested;
 
 static int64_t wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wallclock_now_ms();
 }
 
 /* --- files --- */
@@ -321,22 +319,16 @@ static void is_free(struct initial_sync *is)
     free(is);
 }
 
-/* Ends the attempt: the callback unless cancelled, then frees (the peer
- * goes first; its callbacks see is_cancelled). */
+/* Ends the attempt: cancels it as initial_sync_cancel does (the peer goes
+ * first; its callbacks see is_cancelled), then calls the callback. */
 static void finish(struct initial_sync *is, int rc, const struct err *e)
 {
     initial_sync_done_cb cb = is->cb;
     void *arg = is->arg;
-    struct peer *p = is->peer;
 
     if (rc < 0)
         log_warn(LOGC_REPL, "initial sync from %s failed: %s", is->source, e ? e->msg : "?");
-    is->peer = NULL;
-    is->is_cancelled = true;
-    if (p)
-        peer_destroy(p);
-    if (!is->is_fs_busy)
-        is_free(is);
+    initial_sync_cancel(is);
     cb(arg, rc, e);
 }
 
@@ -433,23 +425,35 @@ static void complete(struct initial_sync *is)
     finish(is, 0, NULL);
 }
 
-static void on_write(uv_fs_t *req)
+/* The start of every file-operation callback: releases the request and the
+ * write buffer; false when the attempt was cancelled meanwhile (it is freed
+ * now) or the operation failed (the attempt ends), true with *result set
+ * when the callback goes on. */
+static bool fs_op_done(struct initial_sync *is, uv_fs_t *req, const char *what, ssize_t *result)
 {
-    struct initial_sync *is = req->data;
-    ssize_t result = req->result;
-
+    *result = req->result;
     uv_fs_req_cleanup(req);
     is->is_fs_busy = false;
     free(is->wbuf);
     is->wbuf = NULL;
     if (is->is_cancelled) {
         is_free(is);
-        return;
+        return false;
     }
-    if (result < 0) {
-        fail(is, "cannot write the copy: %s", uv_strerror((int)result));
-        return;
+    if (*result < 0) {
+        fail(is, "cannot %s the copy: %s", what, uv_strerror((int)*result));
+        return false;
     }
+    return true;
+}
+
+static void on_write(uv_fs_t *req)
+{
+    struct initial_sync *is = req->data;
+    ssize_t result;
+
+    if (!fs_op_done(is, req, "write", &result))
+        return;
     if ((uint64_t)result != is->wlen) {
         fail(is, "short write of the copy (%lld of %llu bytes): disk full?", (long long)result,
              (unsigned long long)is->wlen);
@@ -467,19 +471,10 @@ static void on_write(uv_fs_t *req)
 static void on_fsync(uv_fs_t *req)
 {
     struct initial_sync *is = req->data;
-    ssize_t result = req->result;
+    ssize_t result;
 
-    uv_fs_req_cleanup(req);
-    is->is_fs_busy = false;
-    if (is->is_cancelled) {
-        is_free(is);
-        return;
-    }
-    if (result < 0) {
-        fail(is, "cannot fsync the copy: %s", uv_strerror((int)result));
-        return;
-    }
-    complete(is);
+    if (fs_op_done(is, req, "fsync", &result))
+        complete(is);
 }
 
 /* Collects the batch's chunks into one buffer and writes it. */

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/wallclock.h"
 #include "net/peer.h"
 #include "net/server.h"
 #include "repl/fetcher.h"
@@ -24,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 static int64_t mono_ms(void)
@@ -34,9 +34,7 @@ static int64_t mono_ms(void)
 
 int64_t node_wall_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wallclock_now_ms();
 }
 
 /* The core's clock: monotonic, but anchored to the wall clock at start, so
@@ -48,10 +46,12 @@ int64_t node_now_ms(const struct repl_node *n)
     return now < n->st.now_ms ? n->st.now_ms : now;
 }
 
+/* The core's times are anchored to the real wall clock at start; shown as
+ * dates they follow this member's (possibly skewed) wall clock. */
 int64_t node_wall_ms(const struct repl_node *n, int64_t now_ms)
 {
     (void)n;
-    return now_ms;
+    return now_ms + wallclock_offset_ms();
 }
 
 static void free_handle(uv_handle_t *h)

@@ -17,12 +17,12 @@
 #include "repl/oplog_writer.h"
 
 #include "core/mem.h"
+#include "core/wallclock.h"
 #include "repl/oplog_entry.h"
 #include "storage/oplog.h"
 
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 struct oplog_writer {
     struct store *s;
@@ -32,13 +32,6 @@ struct oplog_writer {
     _Atomic int64_t writable_term; /* loop thread writes, writer thread reads */
     _Atomic int64_t leader_term;   /* the term we lead, writable or not yet; -1 */
 };
-
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The wall clock of a stored entry (0 when it has none). */
 static int64_t entry_wall_ms(const bson_t *entry)
@@ -246,7 +239,7 @@ int oplog_writer_hook(struct store_txn *t, const struct store_change *c, void *a
                        "not primary: this member is not a writable primary, so a change in database %s cannot "
                        "be logged; the write was rolled back",
                        c->db);
-    int64_t wall_ms = wall_now_ms();
+    int64_t wall_ms = wallclock_now_ms();
     struct oplog_stamp st = {{0, term}, wall_ms, NULL, 0, 0};
     int rc = next_timestamp(w, t, wall_ms, &st.optime.ts, e);
     if (rc < 0)
@@ -268,7 +261,7 @@ int oplog_writer_hook(struct store_txn *t, const struct store_change *c, void *a
 int oplog_writer_append_noop(struct oplog_writer *w, struct store_txn *t, int64_t term, const bson_t *msg,
                              struct optime *out, struct err *e)
 {
-    int64_t wall_ms = wall_now_ms();
+    int64_t wall_ms = wallclock_now_ms();
     struct oplog_stamp st = {{0, term}, wall_ms, NULL, 0, 0};
     int rc = next_timestamp(w, t, wall_ms, &st.optime.ts, e);
     if (rc < 0)

@@ -12,7 +12,8 @@ TCP connections hang as on a real network split); heal flushes them.
 
 Everything is deleted by Net.close(), which an atexit hook also calls, and a
 new Net first deletes leftovers of earlier crashed runs (by name prefix,
-killing the processes still inside them). Root and iptables are required:
+killing the processes still inside them; never those of a run whose process
+is still alive, so two suites may run side by side). Root and iptables are required:
 require_root() raises with a clear message rather than skipping.
 """
 import atexit
@@ -70,11 +71,22 @@ def delete_namespace(name):
     sh("ip", "netns", "del", name, check=False)
 
 
+def _run_is_alive(run):
+    """A run id is its process id in hex: a run whose process still lives is
+    another suite running at the same time, not a leftover."""
+    try:
+        with open("/proc/%d/cmdline" % int(run, 16), "rb") as f:
+            return b"python" in f.read()
+    except (OSError, ValueError):
+        return False
+
+
 def cleanup_leftovers(keep_run=None):
-    """Deletes namespaces and root links of earlier runs that crashed."""
+    """Deletes namespaces and root links of earlier runs that crashed (never
+    those of a run whose process is still alive)."""
     for ns in list_namespaces():
         m = NS_RE.match(ns)
-        if m and m.group(1) != keep_run:
+        if m and m.group(1) != keep_run and not _run_is_alive(m.group(1)):
             delete_namespace(ns)
     for line in sh("ip", "-o", "link", "show", check=False).splitlines():
         parts = line.split(":")
@@ -82,7 +94,7 @@ def cleanup_leftovers(keep_run=None):
             continue
         name = parts[1].strip().split("@")[0]
         m = LINK_RE.match(name)
-        if m and m.group(1) != keep_run:
+        if m and m.group(1) != keep_run and not _run_is_alive(m.group(1)):
             sh("ip", "link", "del", name, check=False)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Randomised fault runs with real tallyd processes (needs root).
 
-  run.py --runs N --seconds S --seed X [--members 3] [--faults a,b] [--keep]
+  run.py --runs N --seconds S --seed X [--members 3] [--faults a,b] [--no-membership] [--keep]
 
 Each run: a fresh 3-member set in network namespaces, client threads running
 the workloads, the nemesis injecting faults for S seconds, then a heal
@@ -211,7 +211,9 @@ def main(argv=None):
     ap.add_argument("--faults", default=None, help="comma-separated subset of: " +
                     ", ".join(nm.DEFAULT_FAULTS + nm.OPTIONAL_FAULTS))
     ap.add_argument("--workloads", default="registers,set,list", help="comma-separated subset of: registers, set, list")
-    ap.add_argument("--membership", action="store_true", help="also reconfigure during faults (off by default)")
+    ap.add_argument("--no-membership", dest="membership", action="store_false",
+                    help="leave membership changes (reconfigs during faults) out of the mix")
+    ap.add_argument("--membership", dest="membership", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep data directories of passing runs too")
     ap.add_argument("--json", default=None, help="write every run's report to this file")
     args = ap.parse_args(argv)
