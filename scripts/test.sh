@@ -33,6 +33,9 @@ count() {
     else
         passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
         failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+        # pytest counts a test whose fixture failed as an error, not a failure.
+        errors=$(grep -E '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+ errors?' | grep -oE '[0-9]+' || true)
+        failed=$(( ${failed:-0} + ${errors:-0} ))
     fi
     passed=${passed:-0}; failed=${failed:-0}
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi

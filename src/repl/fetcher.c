@@ -556,8 +556,8 @@ static void on_oldest_reply(void *arg, const bson_t *reply, const struct err *e)
     rollback_start(f);
 }
 
-/* Our newest entry is not the source's first returned one: stale or diverged. */
-static void check_stale_or_diverged(struct fetcher *f)
+/* Asks the source for its oldest (direction 1) or newest (-1) oplog entry. */
+static void find_oplog_edge(struct fetcher *f, int direction, peer_reply_cb on_reply)
 {
     struct err e;
     bson_t cmd, sort;
@@ -565,14 +565,20 @@ static void check_stale_or_diverged(struct fetcher *f)
     bson_init(&cmd);
     BSON_APPEND_UTF8(&cmd, "find", "oplog.rs");
     bson_append_document_begin(&cmd, "sort", -1, &sort);
-    BSON_APPEND_INT32(&sort, "$natural", 1);
+    BSON_APPEND_INT32(&sort, "$natural", direction);
     bson_append_document_end(&cmd, &sort);
     BSON_APPEND_INT32(&cmd, "limit", 1);
     BSON_APPEND_UTF8(&cmd, "$db", "local");
     err_init(&e);
-    if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_oldest_reply, fetcher_req_new(f), &e) < 0)
+    if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_reply, fetcher_req_new(f), &e) < 0)
         source_failed(f, e.msg);
     bson_destroy(&cmd);
+}
+
+/* Our newest entry is not the source's first returned one: stale or diverged. */
+static void check_stale_or_diverged(struct fetcher *f)
+{
+    find_oplog_edge(f, 1, on_oldest_reply);
 }
 
 /* The first document of a cursor reply's firstBatch as an optime (null when
@@ -633,20 +639,7 @@ static void on_newest_reply(void *arg, const bson_t *reply, const struct err *e)
  * ahead). Its newest entry tells which. */
 static void check_behind_or_diverged(struct fetcher *f)
 {
-    struct err e;
-    bson_t cmd, sort;
-
-    bson_init(&cmd);
-    BSON_APPEND_UTF8(&cmd, "find", "oplog.rs");
-    bson_append_document_begin(&cmd, "sort", -1, &sort);
-    BSON_APPEND_INT32(&sort, "$natural", -1);
-    bson_append_document_end(&cmd, &sort);
-    BSON_APPEND_INT32(&cmd, "limit", 1);
-    BSON_APPEND_UTF8(&cmd, "$db", "local");
-    err_init(&e);
-    if (peer_send(f->peer, &cmd, FIND_TIMEOUT_MS, on_newest_reply, fetcher_req_new(f), &e) < 0)
-        source_failed(f, e.msg);
-    bson_destroy(&cmd);
+    find_oplog_edge(f, -1, on_newest_reply);
 }
 
 static void on_find_reply(void *arg, const bson_t *reply, const struct err *e)

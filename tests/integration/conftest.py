@@ -62,6 +62,7 @@ class Server:
         self.dbpath = dbpath or os.path.join(self.tmpdir, "db")
         os.makedirs(self.dbpath, exist_ok=True)
         self.port = port or free_port()
+        self.is_port_chosen_here = port is None
         self.extra_args = list(extra_args or [])
         self.use_config = use_config  # path of a YAML file replacing the flags
         self.n_starts = 0
@@ -95,10 +96,23 @@ class Server:
                 return self
             rc = self.proc.poll()
             if rc is not None:
+                if self._port_was_taken(rc):
+                    # free_port() closes its probe socket before tallyd binds:
+                    # another process (often a client's ephemeral port) can take
+                    # the port meanwhile. A first start may simply use another.
+                    self.port = free_port()
+                    self.n_starts -= 1
+                    return self.start(timeout_s)
                 raise ServerError("tallyd exited with %s before it was ready\n%s" % (rc, self.dump()))
             time.sleep(0.02)
         self.kill9()
         raise ServerError("tallyd not ready after %.0fs\n%s" % (timeout_s, self.dump()))
+
+    def _port_was_taken(self, rc):
+        if rc != 48 or self.n_starts != 1 or not self.is_port_chosen_here or self.use_config:
+            return False
+        with open(self.stderr_path, "r", errors="replace") as f:
+            return "address already in use" in f.read()
 
     def stop(self, timeout_s=STOP_TIMEOUT_S, check=True):
         """SIGTERM, wait, and (by default) require exit code 0."""

@@ -203,6 +203,12 @@ def test_stop_repl_producer_stops_a_secondary_fetching_until_off(rs):
 def test_rs_sync_apply_stop_pauses_applying_and_majority_still_needs_two(rs):
     p, secs = primary_and_secondaries(rs)
     c = rs.client()
+    # Both secondaries fetch from the primary: with chaining, one could sync
+    # from the other, whose stopped applier would then starve it as well.
+    for s in secs:
+        assert rs.command(s, {"replSetSyncFrom": rs.host(p)})["ok"] == 1
+    rs.wait_until("both secondaries sync from the primary",
+                  lambda: all(rs.status(s).get("syncSourceHost") == rs.host(p) for s in secs), 20)
     n = fp(rs, secs[0], "rsSyncApplyStop", "alwaysOn")["count"]
     fp(rs, secs[1], "rsSyncApplyStop", "alwaysOn")
     try:

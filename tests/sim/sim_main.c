@@ -31,6 +31,7 @@ static const uint64_t REGRESSION_SEEDS[] = {
     1372, /* stale-term no-op + sync-source commit cap */
     1077, /* catch-up target on a diverged branch (newer term, older timestamp): leader-elect stuck */
     382802628243ull, /* leader-elect could not fetch from the secondary ahead of it that synced from it */
+    839580436459ull, /* a late term-3 primary (delayed votes) need not hold term 4's writes: checker scope */
 };
 
 static uint64_t seed_base(void)
