@@ -508,6 +508,17 @@ class ReplSet:
             return st is not None and st.get("myState") == state
         self.wait_until("member %d in state %d" % (i, state), reached, timeout_s)
 
+    def sync_from_primary(self, p, members, timeout_s=20):
+        """Makes each of members fetch from p (replSetSyncFrom) and waits for
+        it: with chaining, a secondary may otherwise fetch from another one,
+        and a test that pauses that one would starve it too."""
+        for i in members:
+            r = self.command(i, {"replSetSyncFrom": self.host(p)})
+            assert r.get("ok") == 1, r
+        self.wait_until("members %r sync from %s" % (members, self.host(p)),
+                        lambda: all(self.status(i).get("syncSourceHost") == self.host(p) for i in members),
+                        timeout_s)
+
     def wait_all_secondaries(self, timeout_s=15):
         """Every running member other than the primary reports SECONDARY."""
         def done():

@@ -205,10 +205,7 @@ def test_rs_sync_apply_stop_pauses_applying_and_majority_still_needs_two(rs):
     c = rs.client()
     # Both secondaries fetch from the primary: with chaining, one could sync
     # from the other, whose stopped applier would then starve it as well.
-    for s in secs:
-        assert rs.command(s, {"replSetSyncFrom": rs.host(p)})["ok"] == 1
-    rs.wait_until("both secondaries sync from the primary",
-                  lambda: all(rs.status(s).get("syncSourceHost") == rs.host(p) for s in secs), 20)
+    rs.sync_from_primary(p, secs)
     n = fp(rs, secs[0], "rsSyncApplyStop", "alwaysOn")["count"]
     fp(rs, secs[1], "rsSyncApplyStop", "alwaysOn")
     try:

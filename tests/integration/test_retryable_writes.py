@@ -318,6 +318,7 @@ def test_pymongo_retries_a_replicated_but_unacknowledged_insert_on_the_new_prima
     c = rs.client(retryWrites=True, socketTimeoutMS=30000)
     coll = c.t_retry.get_collection("unacked", write_concern=WriteConcern(w=3, wtimeout=25000))
     coll.insert_one({"_id": "warm-up"})
+    rs.sync_from_primary(p, [a])
     rs.pause(b)
     outcome = {}
 
