@@ -9,9 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "member.h"
 #include "tally.h"
 
 #define RESYNC_STATE_SECONDARY 2
+/* OperationFailed: the member is busy (a batch or a rollback); ask again. */
+#define RESYNC_BUSY_CODE 96
+#define RESYNC_BUSY_RETRY_MS 30000
+#define RESYNC_BUSY_SLEEP_MS 200
 
 static int resync_usage(const char *msg)
 {
@@ -120,7 +125,17 @@ int resync_cli(int argc, char **argv)
     } else {
         bson_t cmd = BSON_INITIALIZER, reply;
         BSON_APPEND_INT32(&cmd, "resync", 1);
-        if (client_run_admin(c, &cmd, &reply, errbuf, sizeof errbuf) != 0) {
+        /* A member applying a batch or rolling back asks to be asked again
+         * in a moment (OperationFailed, "... in progress ..."): do so, for
+         * up to RESYNC_BUSY_RETRY_MS. */
+        int code, waited_ms = 0;
+        while ((code = client_run_admin(c, &cmd, &reply, errbuf, sizeof errbuf)) == RESYNC_BUSY_CODE &&
+               strstr(errbuf, "in progress") != NULL && waited_ms < RESYNC_BUSY_RETRY_MS) {
+            bson_destroy(&reply);
+            member_sleep_ms(RESYNC_BUSY_SLEEP_MS);
+            waited_ms += RESYNC_BUSY_SLEEP_MS;
+        }
+        if (code != 0) {
             fprintf(stderr, "tally: %s refused resync: %s\n", host, errbuf);
         } else {
             printf("%s: resync started\n", host);
